@@ -1,0 +1,7 @@
+# man/: one page per command, built from *.in with the version filled in.
+man_in = man/sonda.1.in
+man_MANS += $(man_in:.in=)
+EXTRA_DIST += $(man_in)
+CLEANFILES += $(man_in:.in=)
+$(man_in:.in=): %: %.in Makefile
+	$(AM_V_GEN)$(MKDIR_P) $(@D) && sed -e 's|@VERSION[@]|$(PACKAGE_VERSION)|g' $< > $@

@@ -1,0 +1,1 @@
+# profiler/native/: perf_event and ptrace sampling, libunwind, symbols.

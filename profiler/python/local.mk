@@ -1,0 +1,1 @@
+# profiler/python/: the CPython frame reader.
