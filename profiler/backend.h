@@ -1,0 +1,59 @@
+/* backend.h - what the sampling loop (sampler.c) asks of an engine.
+ * Internal to profiler/: the Python reader (python/) and the native
+ * samplers (native/) each provide one struct prof_backend.
+ *
+ * The loop owns timing, threads of the target, the store and signals; an
+ * engine knows how to read stacks.  An engine never leaves the target
+ * stopped when one of its calls returns.
+ */
+#ifndef SONDA_PROFILER_BACKEND_H
+#define SONDA_PROFILER_BACKEND_H
+
+#include "profiler/profiler.h"
+
+/* One frame as an engine sees it.  Strings need only live until emit()
+ * returns.  key, when nonzero, is a stable identity of (function, file,
+ * line, module, kind) within this engine, e.g. a code object's address
+ * mixed with the line: the loop caches key -> frame id and skips the
+ * strings when it has seen the key. */
+struct prof_frame {
+	uint64_t key;
+	const char *function;
+	const char *file;	/* NULL when unknown */
+	const char *module;	/* NULL when unknown */
+	int line;		/* 0 when unknown */
+	int kind;		/* enum store_kind */
+};
+
+/* One thread's stack: frames[0] is the leaf (innermost), frames[n-1] the root. */
+struct prof_stack {
+	int64_t tid;
+	const char *thread_name;	/* NULL: the loop reads /proc/PID/task/TID/comm */
+	uint32_t state;			/* enum store_state bits */
+	const struct prof_frame *frames;
+	size_t nframes;
+};
+
+typedef void (*prof_emit_fn)(void *ctx, const struct prof_stack *stack);
+
+struct prof_engine;
+
+struct prof_backend {
+	const char *name;	/* "python", "cpu", "wall", "mixed" */
+	/* 0 and *e set, or -1 with a one-line reason in err (target not
+	 * Python, unsupported version named, permission and why, ...). */
+	int (*attach)(struct prof_engine **e, pid_t pid, const struct prof_options *o,
+		      char *err, size_t errlen);
+	/* "python 3.11.7" / "cpu-clock via perf_event_open" for the summary and the header. */
+	const char *(*describe)(struct prof_engine *e);
+	/* Reads every thread's stack once and calls emit per thread.
+	 * Returns 0, -1 on a failed read (counted, reason in err), or
+	 * -ESRCH when the target is gone. */
+	int (*sample)(struct prof_engine *e, prof_emit_fn emit, void *ctx, char *err, size_t errlen);
+	/* Resumes and detaches everything; frees e. */
+	void (*detach)(struct prof_engine *e);
+};
+
+extern const struct prof_backend prof_backend_python;
+
+#endif
