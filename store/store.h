@@ -12,6 +12,7 @@
  *   tasks      tracer stats per (session, thread, name, parent, kind)
  *   allocs     allocation stats per (session, call site)
  *   snapshots  labelled copies of allocation stats
+ *   events     tracer timeline intervals (task and span begin/end), optional
  *
  * Invariants: ids are dense indices starting at 1; id 0 is the "unknown"
  * row of every dictionary (string "", frame 0, call site 0 = the root of the
@@ -148,6 +149,16 @@ struct store_snapshot_site {
 	uint64_t allocs, bytes, live_count, live_bytes;
 };
 
+struct store_event {
+	uint32_t session;
+	uint32_t thread;	/* thread id in this profile */
+	uint32_t name;		/* string id */
+	uint32_t kind;		/* enum store_task_kind */
+	int64_t start_ns;	/* since session start */
+	int64_t dur_ns;
+	uint32_t depth;		/* nesting depth on its thread, 0 = outermost */
+};
+
 struct store_profile;
 
 /* profile.c: life cycle */
@@ -214,6 +225,11 @@ void store_snapshot_site_add(struct store_profile *p, const struct store_snapsho
 uint32_t store_nsnapshot_sites(const struct store_profile *p);
 const struct store_snapshot_site *store_snapshot_site_get(const struct store_profile *p,
 							   uint32_t i);
+
+/* event.c: the optional timeline */
+void store_event_add(struct store_profile *p, const struct store_event *e);
+uint32_t store_nevents(const struct store_profile *p);
+const struct store_event *store_event_get(const struct store_profile *p, uint32_t i);
 
 /* writer.c: a store file written by a thread of its own.  open creates the
  * file (replacing an existing one) with the v1 schema; sync queues what was
