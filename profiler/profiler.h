@@ -36,6 +36,73 @@ const struct prof_map *prof_maps_find(const struct prof_maps *m, uint64_t addr);
  * on ("no such process", "permission denied (try as root, or set
  * kernel.yama.ptrace_scope=0)", ...).  Returns 0 when it can be read. */
 int prof_check_pid(pid_t pid, char *err, size_t errlen);
+/* -1 with "already traced by process N (gdb)" when another tracer holds
+ * it (pausing needs ptrace; reading memory does not).  0 otherwise. */
+int prof_check_traced(pid_t pid, char *err, size_t errlen);
+
+/* threads.c: the threads of a process, from /proc/PID/task.  The list is
+ * reused between calls so a sample costs no allocation. */
+struct prof_tids {
+	pid_t *v;
+	size_t n, cap;
+};
+
+/* 0, or -1 with a reason (-ESRCH semantics: errno == ESRCH when the process is gone). */
+int prof_threads_list(pid_t pid, struct prof_tids *t, char *err, size_t errlen);
+void prof_tids_free(struct prof_tids *t);
+/* The thread's name from /proc/PID/task/TID/comm into buf ("" when gone). */
+void prof_thread_name(pid_t pid, pid_t tid, char *buf, size_t len);
+
+/* ptrace.c: pausing every thread of a process for a consistent read.
+ *
+ * Threads are seized with PTRACE_SEIZE (never PTRACE_ATTACH: no SIGSTOP
+ * is ever sent) and stopped with PTRACE_INTERRUPT.  prof_pause_resume()
+ * detaches them again, so between two pauses the target is not traced at
+ * all: its signals are delivered by the kernel as usual, a debugger may
+ * attach, and if sonda dies the kernel has nothing to undo.  A signal that
+ * arrives while a thread is paused is handed back at detach (re-injected).
+ * A target stopped by SIGSTOP before the pause stays stopped after it.
+ * Seizing per pause costs about 1 us more than staying seized (measured:
+ * bench/record/pause-cost.c), which buys all of the above.
+ *
+ *	struct prof_pause *pp = prof_pause_new(pid, err, errlen);
+ *	while (sampling) {
+ *		if (prof_pause_stop(pp, err, errlen) < 0) ...;
+ *		for (i = 0; i < prof_pause_count(pp); i++)
+ *			prof_pause_regs(pp, i, &regs);	// read memory, unwind
+ *		prof_pause_resume(pp);
+ *	}
+ *	prof_pause_free(pp);
+ *
+ * All calls must come from the one thread that created the pause (ptrace
+ * ties a tracee to the tracing thread). */
+struct prof_pause;
+struct user_regs_struct;
+
+struct prof_pause *prof_pause_new(pid_t pid, char *err, size_t errlen);
+/* Stops every thread it can within the timeout (default 50 ms).  Returns
+ * 0 (some or all threads stopped; threads that exited are skipped),
+ * -ESRCH when the process is gone, -1 with a reason (cannot trace, and
+ * why; timeout with no thread stopped). */
+int prof_pause_stop(struct prof_pause *p, char *err, size_t errlen);
+/* Stopped threads of the last prof_pause_stop(), 0..count-1. */
+size_t prof_pause_count(const struct prof_pause *p);
+pid_t prof_pause_tid(const struct prof_pause *p, size_t i);
+/* 1 when the thread was in a group-stop (the target was SIGSTOPped). */
+int prof_pause_group_stopped(const struct prof_pause *p, size_t i);
+/* PTRACE_GETREGSET NT_PRSTATUS; 0 or -1. */
+int prof_pause_regs(const struct prof_pause *p, size_t i, struct user_regs_struct *regs);
+/* Resumes and detaches every stopped thread, re-injecting pending signals. */
+void prof_pause_resume(struct prof_pause *p);
+/* Timeout for prof_pause_stop, in microseconds. */
+void prof_pause_set_timeout(struct prof_pause *p, long usec);
+/* Threads that did not stop in time at the last prof_pause_stop(). */
+size_t prof_pause_late(const struct prof_pause *p);
+/* Exit status of the process's main thread when a pause reaped it (the
+ * target is sonda's own child in launch mode), else -1. */
+int prof_pause_exit_status(const struct prof_pause *p);
+/* Resumes, waits briefly for threads still stopping, detaches, frees. */
+void prof_pause_free(struct prof_pause *p);
 
 enum prof_mode {
 	PROF_MODE_AUTO = 0,	/* python when the target is Python, else cpu or wall */

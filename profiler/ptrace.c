@@ -1,0 +1,339 @@
+/* ptrace.c - pause every thread of a process for a consistent read, then let it go. */
+#include "config.h"
+
+#include <elf.h>
+#include <sched.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/uio.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "profiler/profiler.h"
+
+enum th_state {
+	TH_INTERRUPTED,	/* seized, PTRACE_INTERRUPT sent, stop not yet seen */
+	TH_STOPPED,	/* in a ptrace-stop; must be detached */
+};
+
+struct pause_thread {
+	pid_t tid;
+	int state;
+	int sig;	/* signal caught in a signal-delivery-stop, re-injected at detach */
+	int group;	/* the stop is a group-stop (the target was SIGSTOPped) */
+};
+
+struct prof_pause {
+	pid_t pid;
+	long timeout_us;
+	int exit_status;
+	struct prof_tids tids;
+	struct pause_thread *th;	/* seized threads */
+	size_t nth, cap;
+	size_t *stopped;		/* indices into th of the last stop */
+	size_t nstopped, late;
+};
+
+static int64_t now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+struct prof_pause *prof_pause_new(pid_t pid, char *err, size_t errlen)
+{
+	struct prof_pause *p = calloc(1, sizeof(*p));
+
+	if (!p) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	p->pid = pid;
+	p->timeout_us = 50000;
+	p->exit_status = -1;
+	return p;
+}
+
+void prof_pause_set_timeout(struct prof_pause *p, long usec)
+{
+	p->timeout_us = usec > 0 ? usec : 50000;
+}
+
+static struct pause_thread *find_thread(struct prof_pause *p, pid_t tid)
+{
+	for (size_t i = 0; i < p->nth; i++)
+		if (p->th[i].tid == tid)
+			return &p->th[i];
+	return NULL;
+}
+
+static int grow(struct prof_pause *p, size_t want)
+{
+	struct pause_thread *th;
+	size_t *st, nc;
+
+	if (want <= p->cap)
+		return 0;
+	nc = p->cap ? p->cap : 16;
+	while (nc < want)
+		nc *= 2;
+	th = realloc(p->th, nc * sizeof(*th));
+	if (!th)
+		return -1;
+	p->th = th;
+	st = realloc(p->stopped, nc * sizeof(*st));
+	if (!st)
+		return -1;
+	p->stopped = st;
+	p->cap = nc;
+	return 0;
+}
+
+static void drop_thread(struct prof_pause *p, size_t i)
+{
+	p->th[i] = p->th[--p->nth];
+}
+
+/* Why a seize was refused, as precisely as /proc lets us say. */
+static void seize_refused(struct prof_pause *p, pid_t tid, int e, char *err, size_t errlen)
+{
+	if (prof_check_pid(p->pid, err, errlen) < 0)
+		return;
+	snprintf(err, errlen, "cannot trace thread %d of process %d: %s", (int)tid,
+		 (int)p->pid, strerror(e));
+}
+
+/* Seizes and interrupts every thread not already held.  Returns the
+ * number of refusals (EPERM); threads that vanished are skipped. */
+static int seize_all(struct prof_pause *p, char *err, size_t errlen)
+{
+	int refused = 0;
+
+	if (grow(p, p->nth + p->tids.n) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < p->tids.n; i++) {
+		pid_t tid = p->tids.v[i];
+		struct pause_thread *t;
+
+		if (find_thread(p, tid))
+			continue;	/* still stopping since an earlier pause */
+		if (ptrace(PTRACE_SEIZE, tid, 0, 0) < 0) {
+			if (errno != ESRCH) {
+				if (!refused)
+					seize_refused(p, tid, errno, err, errlen);
+				refused++;
+			}
+			continue;
+		}
+		if (ptrace(PTRACE_INTERRUPT, tid, 0, 0) < 0 && errno == ESRCH) {
+			/* Exited between the two calls: its exit is still ours to reap. */
+		}
+		t = &p->th[p->nth++];
+		t->tid = tid;
+		t->state = TH_INTERRUPTED;
+		t->sig = 0;
+		t->group = 0;
+	}
+	return refused;
+}
+
+static int is_stop_signal(int sig)
+{
+	return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
+}
+
+/* One waitpid(WNOHANG) on thread i.  Returns 1 when it changed state
+ * (stopped or gone, in which case it was removed), 0 when still running. */
+static int poll_thread(struct prof_pause *p, size_t i)
+{
+	struct pause_thread *t = &p->th[i];
+	int st, r;
+
+	r = waitpid(t->tid, &st, __WALL | WNOHANG);
+	if (r == 0)
+		return 0;
+	if (r < 0) {
+		/* ECHILD: no longer our tracee (it exited and someone reaped it). */
+		drop_thread(p, i);
+		return 1;
+	}
+	if (WIFEXITED(st) || WIFSIGNALED(st)) {
+		if (t->tid == p->pid)
+			p->exit_status = st;
+		drop_thread(p, i);
+		return 1;
+	}
+	if (!WIFSTOPPED(st))
+		return 0;
+	t->state = TH_STOPPED;
+	if ((st >> 16) == PTRACE_EVENT_STOP) {
+		/* Our interrupt reports SIGTRAP; a stop signal here is a group-stop. */
+		t->group = is_stop_signal(WSTOPSIG(st));
+	} else if ((st >> 16) == 0) {
+		/* Signal-delivery-stop: the signal is ours to hand back at detach. */
+		t->sig = WSTOPSIG(st);
+	}
+	return 1;
+}
+
+static void pause_briefly(int64_t waited_ns)
+{
+	/* Spin first: a running thread stops within microseconds and a sleep
+	 * would cost a scheduler round trip; then back off. */
+	if (waited_ns > 200000) {
+		struct timespec ts = {0, 50000};
+
+		nanosleep(&ts, NULL);
+	} else {
+		sched_yield();
+	}
+}
+
+/* Waits until no thread is still stopping, or the deadline. */
+static void wait_all(struct prof_pause *p)
+{
+	int64_t start = now_ns(), deadline = start + (int64_t)p->timeout_us * 1000;
+
+	for (;;) {
+		size_t pending = 0;
+
+		for (size_t i = 0; i < p->nth;) {
+			size_t before = p->nth;
+
+			if (p->th[i].state == TH_INTERRUPTED && !poll_thread(p, i))
+				pending++;
+			if (p->nth == before)
+				i++;
+		}
+		if (!pending)
+			return;
+		int64_t t = now_ns();
+
+		if (t >= deadline)
+			return;
+		pause_briefly(t - start);
+	}
+}
+
+int prof_pause_stop(struct prof_pause *p, char *err, size_t errlen)
+{
+	int refused;
+
+	p->nstopped = 0;
+	p->late = 0;
+	if (prof_threads_list(p->pid, &p->tids, err, errlen) < 0) {
+		if (errno == ESRCH)
+			return -ESRCH;
+		return -1;
+	}
+	refused = seize_all(p, err, errlen);
+	if (refused < 0)
+		return -1;
+	wait_all(p);
+	for (size_t i = 0; i < p->nth; i++) {
+		if (p->th[i].state == TH_STOPPED)
+			p->stopped[p->nstopped++] = i;
+		else
+			p->late++;
+	}
+	if (p->nstopped)
+		return 0;
+	if (p->exit_status != -1)
+		return -ESRCH;
+	if (refused)
+		return -1;	/* err says why */
+	if (p->late) {
+		snprintf(err, errlen, "no thread of process %d stopped within %ld ms", (int)p->pid,
+			 p->timeout_us / 1000);
+		return -1;
+	}
+	/* Every thread exited while we were stopping them. */
+	snprintf(err, errlen, "process %d exited", (int)p->pid);
+	return -ESRCH;
+}
+
+size_t prof_pause_count(const struct prof_pause *p)
+{
+	return p->nstopped;
+}
+
+pid_t prof_pause_tid(const struct prof_pause *p, size_t i)
+{
+	return i < p->nstopped ? p->th[p->stopped[i]].tid : 0;
+}
+
+int prof_pause_group_stopped(const struct prof_pause *p, size_t i)
+{
+	return i < p->nstopped ? p->th[p->stopped[i]].group : 0;
+}
+
+size_t prof_pause_late(const struct prof_pause *p)
+{
+	return p->late;
+}
+
+int prof_pause_exit_status(const struct prof_pause *p)
+{
+	return p->exit_status;
+}
+
+int prof_pause_regs(const struct prof_pause *p, size_t i, struct user_regs_struct *regs)
+{
+	struct iovec iov = {regs, sizeof(*regs)};
+
+	if (i >= p->nstopped)
+		return -1;
+	return ptrace(PTRACE_GETREGSET, p->th[p->stopped[i]].tid, (void *)NT_PRSTATUS, &iov) < 0
+		       ? -1 : 0;
+}
+
+void prof_pause_resume(struct prof_pause *p)
+{
+	/* Detach (not PTRACE_CONT): a group-stopped thread goes back to its
+	 * stop, a pending interrupt trap is cleared, and the caught signal is
+	 * delivered now, untraced. */
+	for (size_t i = 0; i < p->nth;) {
+		struct pause_thread *t = &p->th[i];
+
+		if (t->state != TH_STOPPED) {
+			i++;
+			continue;
+		}
+		ptrace(PTRACE_DETACH, t->tid, 0, (void *)(long)t->sig);
+		drop_thread(p, i);
+	}
+	p->nstopped = 0;
+}
+
+void prof_pause_free(struct prof_pause *p)
+{
+	if (!p)
+		return;
+	prof_pause_resume(p);
+	if (p->nth) {
+		/* Threads that were slow to stop: give them a last chance so we
+		 * can detach them; if they never stop, our exit detaches them. */
+		long saved = p->timeout_us;
+
+		p->timeout_us = 100000;
+		wait_all(p);
+		p->timeout_us = saved;
+		for (size_t i = 0; i < p->nth; i++)
+			if (p->th[i].state == TH_STOPPED)
+				p->stopped[p->nstopped++] = i;
+		prof_pause_resume(p);
+	}
+	prof_tids_free(&p->tids);
+	free(p->th);
+	free(p->stopped);
+	free(p);
+}
