@@ -16,7 +16,11 @@
  *
  * Invariants: ids are dense indices starting at 1; id 0 is the "unknown"
  * row of every dictionary (string "", frame 0, call site 0 = the root of the
- * tree), so a key is never absent.  A call site's parent always has a
+ * tree), so a key is never absent.  store_nX() of a dictionary (strings,
+ * frames, call sites, sessions, threads, snapshots) counts row 0 too: its
+ * ids are 0 .. n-1.  Other tables (samples, stacks, tasks, allocs,
+ * snapshot sites, events) are indexed 0 .. n-1 and their getters return
+ * NULL past the end; a dictionary getter returns row 0 for an unknown id.  A call site's parent always has a
  * smaller id.  Pointers returned by the getters stay valid until the next
  * call that adds to the same table, or until the profile is freed.
  *
@@ -166,6 +170,7 @@ struct store_profile *store_profile_new(void);
 void store_profile_free(struct store_profile *p);
 /* Width of a sample bucket; 0 keeps every sample raw.  Default 1 s. */
 void store_profile_set_bucket(struct store_profile *p, int64_t bucket_ns);
+int64_t store_profile_bucket(const struct store_profile *p);
 
 /* string.c */
 uint32_t store_string_intern(struct store_profile *p, const char *s);
@@ -184,7 +189,8 @@ uint32_t store_callsite_from_stack(struct store_profile *p, const uint32_t *fram
 const struct store_callsite *store_callsite_get(const struct store_profile *p, uint32_t id);
 uint32_t store_ncallsites(const struct store_profile *p);
 
-/* session.c: strings in *s are copied */
+/* session.c: strings in *s are copied (interned); store_session_get's row
+ * may be updated in place (counters, end_ns). */
 uint32_t store_session_add(struct store_profile *p, const struct store_session *s);
 struct store_session *store_session_get(struct store_profile *p, uint32_t id);
 void store_session_set_error(struct store_profile *p, uint32_t id, const char *msg);
