@@ -399,3 +399,63 @@ uint32_t view_agg_sort(struct view_agg *a, const struct store_profile *p, enum v
 	*order = a->order;
 	return n;
 }
+
+struct thread_ctx {
+	struct view_thread_row *rows;
+	uint32_t n;
+};
+
+static void add_thread(void *ctx, uint32_t session, uint32_t thread, uint32_t callsite,
+		       uint32_t state, uint64_t weight)
+{
+	struct thread_ctx *x = ctx;
+	struct view_thread_row *r;
+
+	if (thread >= x->n)
+		thread = 0;
+	r = &x->rows[thread];
+	r->samples += weight;
+	if (state & STORE_STATE_IDLE)
+		r->idle += weight;
+	if (state & STORE_STATE_GIL)
+		r->gil += weight;
+	if (state & STORE_STATE_ONCPU)
+		r->oncpu += weight;
+}
+
+static int cmp_thread_rows(const void *a, const void *b)
+{
+	const struct view_thread_row *x = a, *y = b;
+
+	if (x->samples != y->samples)
+		return x->samples < y->samples ? 1 : -1;
+	return x->tid < y->tid ? -1 : x->tid > y->tid;
+}
+
+long view_threads(const struct store_profile *p, const struct view_filter *f,
+		  struct view_thread_row **rows)
+{
+	struct thread_ctx x = { NULL, store_nthreads(p) };
+	long n = 0;
+
+	if (!x.n)
+		x.n = 1;
+	x.rows = calloc(x.n, sizeof(*x.rows));
+	*rows = x.rows;
+	if (!x.rows)
+		return -1;
+	view_visit(p, f, add_thread, &x);
+	for (uint32_t i = 0; i < x.n; i++) {
+		const struct store_thread *t = store_thread_get(p, i);
+
+		if (!x.rows[i].samples)
+			continue;
+		x.rows[n] = x.rows[i];
+		x.rows[n].thread = i;
+		x.rows[n].tid = t->tid;
+		x.rows[n].name = t->name ? t->name : "";
+		n++;
+	}
+	qsort(x.rows, (size_t)n, sizeof(*x.rows), cmp_thread_rows);
+	return n;
+}
