@@ -55,5 +55,16 @@ struct prof_backend {
 };
 
 extern const struct prof_backend prof_backend_python;
+/* native/: perf_event cpu-clock, ptrace wall clock, Python + native mixed. */
+extern const struct prof_backend prof_backend_cpu;
+extern const struct prof_backend prof_backend_wall;
+extern const struct prof_backend prof_backend_mixed;
+
+/* How the loop (sampler.c) drives an engine: attach, sample and detach are
+ * all called from the sampling thread (ptrace ties a tracee to the thread
+ * that seized it).  For the python engine the loop pauses the target
+ * (prof_pause_*) around sample() unless --nonblocking; the wall and mixed
+ * engines pause with prof_pause_* themselves; cpu never pauses.  Engines
+ * are referenced weakly, so a build links and runs with the ones it has. */
 
 #endif

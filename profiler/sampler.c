@@ -1,0 +1,742 @@
+/* sampler.c - the sampling loop: a thread that reads the target's stacks at a fixed rate into a store_profile. */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "profiler/sampler-int.h"
+
+/* Engines live in other files and land separately: referenced weakly so
+ * the loop links, and runs, with whichever engines this build has. */
+#pragma weak prof_backend_python
+#pragma weak prof_backend_cpu
+#pragma weak prof_backend_wall
+#pragma weak prof_backend_mixed
+
+#define NS 1000000000LL
+#define CHILD_SCAN_NS (200 * 1000000LL)	/* --subprocesses: look for new children */
+#define CHILD_GIVEUP_NS (5 * NS)	/* a child that never became readable */
+#define ALIVE_CHECK_NS (100 * 1000000LL)	/* attach mode: is the target still there */
+#define PYTHON_INIT_NS (10 * NS)	/* launch: wait this long for the interpreter */
+#define NATIVE_GRACE_NS (300 * 1000000LL)	/* launch: a non-Python exe may exec Python soon */
+
+struct candidate {
+	pid_t pid;
+	int64_t first_ns;
+};
+
+struct prof_sampler {
+	struct prof_options o;
+	struct store_profile *p;
+	pthread_mutex_t lock;
+	pthread_t thread;
+	int joined;
+	atomic_int stop, running;
+
+	/* prof_sampler_start() waits here for the thread's attach. */
+	pthread_mutex_t start_mu;
+	pthread_cond_t start_cv;
+	int start_done, start_rc;
+	char start_err[256];
+
+	struct prof_launch launch;
+	int launched;
+
+	struct prof_target *targets;	/* [0] is the main target */
+	size_t ntargets, cap;
+	struct candidate *cand;
+	size_t ncand, candcap;
+	struct prof_tids gaveup, kids;
+
+	struct prof_emit_ctx emit;
+	int64_t start_mono, start_real;
+	struct prof_status st;
+};
+
+static int64_t mono_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * NS + t.tv_nsec;
+}
+
+static int64_t real_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	return (int64_t)t.tv_sec * NS + t.tv_nsec;
+}
+
+static const struct prof_backend *backend_for(enum prof_mode mode, int native)
+{
+	if (native && mode != PROF_MODE_CPU && mode != PROF_MODE_WALL)
+		return &prof_backend_mixed;
+	switch (mode) {
+	case PROF_MODE_PYTHON:
+		return &prof_backend_python;
+	case PROF_MODE_CPU:
+		return &prof_backend_cpu;
+	case PROF_MODE_WALL:
+		return &prof_backend_wall;
+	default:
+		return NULL;
+	}
+}
+
+static int try_attach(struct prof_target *t, const struct prof_backend *be,
+		      const struct prof_options *o, char *err, size_t errlen)
+{
+	if (!be) {
+		snprintf(err, errlen, "this sonda was built without that sampling engine");
+		return -1;
+	}
+	if (be->attach(&t->e, t->pid, o, err, errlen) < 0)
+		return -1;
+	t->be = be;
+	return 0;
+}
+
+/* Picks the engine: an explicit mode, or for auto Python, then cpu, then
+ * wall.  reason says what was chosen and why, for the summary. */
+static int choose_backend(struct prof_target *t, const struct prof_options *o, char *reason,
+			  size_t rlen, char *err, size_t errlen)
+{
+	char pyerr[160] = "", cpuerr[160] = "";
+
+	if (o->mode != PROF_MODE_AUTO || o->native) {
+		if (try_attach(t, backend_for(o->mode, o->native), o, err, errlen) < 0)
+			return -1;
+		snprintf(reason, rlen, "%s (as asked)", t->be->describe(t->e));
+		return 0;
+	}
+	if (try_attach(t, &prof_backend_python, o, pyerr, sizeof(pyerr)) == 0) {
+		snprintf(reason, rlen, "%s (the target is Python)", t->be->describe(t->e));
+		return 0;
+	}
+	if (try_attach(t, &prof_backend_cpu, o, cpuerr, sizeof(cpuerr)) == 0) {
+		snprintf(reason, rlen, "%s (not Python: %s; perf events permitted)",
+			 t->be->describe(t->e), pyerr);
+		return 0;
+	}
+	if (try_attach(t, &prof_backend_wall, o, err, errlen) == 0) {
+		snprintf(reason, rlen, "%s (not Python: %s; no perf events: %s)",
+			 t->be->describe(t->e), pyerr, cpuerr);
+		return 0;
+	}
+	if (!&prof_backend_cpu && !&prof_backend_wall)
+		snprintf(err, errlen, "%s", pyerr);
+	return -1;
+}
+
+/* "python 3.11.7" -> runtime "python", version "3.11.7". */
+static void split_describe(const struct prof_target *t, char *runtime, size_t rlen, char *version,
+			   size_t vlen)
+{
+	const char *d = t->be->describe(t->e);
+	const char *sp = strchr(d, ' ');
+
+	if (!strcmp(t->be->name, "python") && sp) {
+		snprintf(runtime, rlen, "python");
+		snprintf(version, vlen, "%.*s", (int)strcspn(sp + 1, " "), sp + 1);
+	} else {
+		snprintf(runtime, rlen, "%s", !strcmp(t->be->name, "mixed") ? "python" : "native");
+		version[0] = '\0';
+	}
+}
+
+static void open_session(struct prof_sampler *s, struct prof_target *t)
+{
+	char cmd[4096], runtime[32], version[64];
+	struct store_session ss = {0};
+
+	prof_cmdline(t->pid, cmd, sizeof(cmd));
+	split_describe(t, runtime, sizeof(runtime), version, sizeof(version));
+	ss.pid = t->pid;
+	ss.command = cmd;
+	ss.runtime = runtime;
+	ss.version = version;
+	ss.mode = t->be->name;
+	ss.rate_hz = s->o.rate_hz;
+	ss.start_ns = real_ns();
+	ss.last_error = "";
+	t->session = store_session_add(s->p, &ss);
+}
+
+/* The loop pauses the target around sample() for the Python engine; the
+ * wall and mixed engines pause with prof_pause_* themselves, cpu never. */
+static int start_target(struct prof_sampler *s, struct prof_target *t, char *err, size_t errlen)
+{
+	if (t->be == &prof_backend_python && !s->o.nonblocking) {
+		t->pause = prof_pause_new(t->pid, err, errlen);
+		if (!t->pause)
+			return -1;
+	}
+	pthread_mutex_lock(&s->lock);
+	open_session(s, t);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+static void end_target(struct prof_sampler *s, struct prof_target *t)
+{
+	struct store_session *ss;
+
+	if (t->pause) {
+		prof_pause_free(t->pause);
+		t->pause = NULL;
+	}
+	if (t->e) {
+		t->be->detach(t->e);
+		t->e = NULL;
+	}
+	ss = store_session_get(s->p, t->session);
+	if (ss && !ss->end_ns)
+		ss->end_ns = real_ns();
+}
+
+static int looks_python(pid_t pid)
+{
+	char path[64], exe[PATH_MAX];
+	ssize_t n;
+	struct prof_maps m;
+	char err[160];
+	int yes = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	n = readlink(path, exe, sizeof(exe) - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		const char *base = strrchr(exe, '/');
+
+		if (strstr(base ? base : exe, "python"))
+			return 1;
+	}
+	if (prof_maps_read(pid, &m, err, sizeof(err)) < 0)
+		return 0;
+	for (size_t i = 0; i < m.n && !yes; i++)
+		yes = strstr(m.v[i].path, "libpython") != NULL;
+	prof_maps_free(&m);
+	return yes;
+}
+
+/* Launch mode: the command runs; wait until its interpreter can be read. */
+static int attach_launched(struct prof_sampler *s, struct prof_target *t, char *reason,
+			   size_t rlen, char *err, size_t errlen)
+{
+	int64_t start = mono_ns();
+	int python_wanted = s->o.mode == PROF_MODE_PYTHON || s->o.native;
+
+	for (;;) {
+		struct timespec ts = {0, 5000000};
+		int64_t waited = mono_ns() - start;
+		int auto_mode = s->o.mode == PROF_MODE_AUTO && !s->o.native;
+
+		if (prof_launch_poll(&s->launch)) {
+			snprintf(err, errlen, "%s exited (status %d) before it could be profiled",
+				 s->o.argv[0], prof_launch_exit_code(s->launch.status));
+			return -1;
+		}
+		if (!auto_mode && !python_wanted)
+			return choose_backend(t, &s->o, reason, rlen, err, errlen);
+		if (try_attach(t, &prof_backend_python, &s->o, err, errlen) == 0) {
+			snprintf(reason, rlen, "%s (%s)", t->be->describe(t->e),
+				 auto_mode ? "the command is Python" : "as asked");
+			if (s->o.native) {
+				/* Mixed mode wanted: Python is up, now the real engine. */
+				t->be->detach(t->e);
+				t->e = NULL;
+				return choose_backend(t, &s->o, reason, rlen, err, errlen);
+			}
+			return 0;
+		}
+		if (auto_mode && waited > NATIVE_GRACE_NS && !looks_python(t->pid))
+			return choose_backend(t, &s->o, reason, rlen, err, errlen);
+		if (waited > PYTHON_INIT_NS)
+			return -1;	/* err holds the engine's last reason */
+		nanosleep(&ts, NULL);
+	}
+}
+
+static int setup(struct prof_sampler *s, char *err, size_t errlen)
+{
+	struct prof_target *t = &s->targets[0];
+
+	memset(t, 0, sizeof(*t));
+	s->ntargets = 1;
+	if (s->o.pid <= 0) {
+		if (prof_launch_fork(&s->launch, s->o.argv, err, errlen) < 0)
+			return -1;
+		s->launched = 1;
+		if (prof_launch_go(&s->launch, s->o.argv, err, errlen) < 0)
+			return -1;
+		t->pid = s->launch.pid;
+		s->st.pid = t->pid;
+		if (attach_launched(s, t, s->st.mode_reason, sizeof(s->st.mode_reason), err,
+				    errlen) < 0)
+			return -1;
+	} else {
+		t->pid = s->o.pid;
+		s->st.pid = t->pid;
+		if (prof_check_pid(t->pid, err, errlen) < 0)
+			return -1;
+		if (choose_backend(t, &s->o, s->st.mode_reason, sizeof(s->st.mode_reason), err,
+				   errlen) < 0)
+			return -1;
+		if (t->be == &prof_backend_python && !s->o.nonblocking &&
+		    prof_check_traced(t->pid, err, errlen) < 0) {
+			t->be->detach(t->e);
+			t->e = NULL;
+			return -1;
+		}
+	}
+	if (start_target(s, t, err, errlen) < 0)
+		return -1;
+	s->st.session = t->session;
+	return 0;
+}
+
+/* Real-time priority when permitted, so the tick is not late behind the
+ * target's own threads; else a better nice; a 1 ns timer slack either way. */
+static void raise_priority(void)
+{
+	struct sched_param sp = {.sched_priority = 1};
+
+	prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+	if (pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp) != 0)
+		setpriority(PRIO_PROCESS, (id_t)gettid(), -10);
+}
+
+static void sleep_until(struct prof_sampler *s, int64_t deadline)
+{
+	/* Slices of at most 100 ms so that a stop request is seen soon even
+	 * at very low rates. */
+	for (;;) {
+		int64_t now = mono_ns(), until = deadline;
+		struct timespec ts;
+
+		if (now >= deadline || atomic_load(&s->stop))
+			return;
+		if (until - now > 100000000)
+			until = now + 100000000;
+		ts.tv_sec = until / NS;
+		ts.tv_nsec = until % NS;
+		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+			;
+	}
+}
+
+static void note_error(struct prof_target *t, const char *msg)
+{
+	t->errors++;
+	snprintf(t->last_error, sizeof(t->last_error), "%s", msg);
+}
+
+static void sample_target(struct prof_sampler *s, struct prof_target *t, int64_t now,
+			  uint64_t tick)
+{
+	char err[160] = "";
+	int rc, paused = 0;
+
+	if (t->exited || !t->e)
+		return;
+	s->emit.t = t;
+	s->emit.time_ns = now - s->start_mono;
+	s->emit.tick = tick;
+	s->emit.kept = 0;
+	if (t->pause) {
+		rc = prof_pause_stop(t->pause, err, sizeof(err));
+		if (rc == -ESRCH) {
+			t->exited = 1;
+			return;
+		}
+		if (rc < 0)
+			note_error(t, err);	/* read it anyway, unpaused */
+		else
+			paused = 1;
+	}
+	rc = t->be->sample(t->e, prof_emit_stack, &s->emit, err, sizeof(err));
+	if (paused)
+		prof_pause_resume(t->pause);
+	if (rc == -ESRCH)
+		t->exited = 1;
+	else if (rc < 0)
+		note_error(t, err[0] ? err : "read failed");
+	else
+		t->samples++;
+}
+
+static void update_counters(struct prof_sampler *s, uint64_t missed)
+{
+	for (size_t i = 0; i < s->ntargets; i++) {
+		struct prof_target *t = &s->targets[i];
+		struct store_session *ss = store_session_get(s->p, t->session);
+
+		if (!ss)
+			continue;
+		ss->samples = t->samples;
+		ss->missed = missed;
+		ss->errors = t->errors;
+		if (t->errors && strcmp(ss->last_error ? ss->last_error : "", t->last_error))
+			store_session_set_error(s->p, t->session, t->last_error);
+	}
+	s->st.samples = s->targets[0].samples;
+	s->st.errors = s->targets[0].errors;
+	s->st.missed = missed;
+	snprintf(s->st.last_error, sizeof(s->st.last_error), "%s", s->targets[0].last_error);
+	s->st.elapsed_s = (double)(mono_ns() - s->start_mono) / NS;
+	s->st.achieved_hz = s->st.elapsed_s > 0 ? (double)s->st.samples / s->st.elapsed_s : 0;
+}
+
+static int known_pid(struct prof_sampler *s, pid_t pid)
+{
+	for (size_t i = 0; i < s->ntargets; i++)
+		if (s->targets[i].pid == pid)
+			return 1;
+	for (size_t i = 0; i < s->gaveup.n; i++)
+		if (s->gaveup.v[i] == pid)
+			return 1;
+	return 0;
+}
+
+static void give_up(struct prof_sampler *s, size_t ci)
+{
+	struct prof_tids *g = &s->gaveup;
+
+	if (g->n == g->cap) {
+		size_t nc = g->cap ? 2 * g->cap : 16;
+		pid_t *v = realloc(g->v, nc * sizeof(*v));
+
+		if (!v)
+			return;
+		g->v = v;
+		g->cap = nc;
+	}
+	g->v[g->n++] = s->cand[ci].pid;
+	s->cand[ci] = s->cand[--s->ncand];
+}
+
+/* One child that may now be readable: attach it as a target of its own. */
+static int adopt_child(struct prof_sampler *s, pid_t pid)
+{
+	struct prof_target t = {0};
+	char reason[160], err[160];
+
+	t.pid = pid;
+	if (choose_backend(&t, &s->o, reason, sizeof(reason), err, sizeof(err)) < 0)
+		return -1;
+	if (s->ntargets == s->cap) {
+		size_t nc = 2 * s->cap;
+		struct prof_target *v = realloc(s->targets, nc * sizeof(*v));
+
+		if (!v) {
+			t.be->detach(t.e);
+			return -1;
+		}
+		s->targets = v;
+		s->cap = nc;
+	}
+	if (start_target(s, &t, err, sizeof(err)) < 0) {
+		t.be->detach(t.e);
+		return -1;
+	}
+	s->targets[s->ntargets++] = t;
+	return 0;
+}
+
+static void scan_children(struct prof_sampler *s, int64_t now)
+{
+	prof_children_list(s->targets[0].pid, &s->kids);
+	for (size_t i = 0; i < s->kids.n; i++) {
+		pid_t pid = s->kids.v[i];
+		size_t c;
+
+		if (known_pid(s, pid))
+			continue;
+		for (c = 0; c < s->ncand && s->cand[c].pid != pid; c++)
+			;
+		if (c == s->ncand) {
+			if (s->ncand == s->candcap) {
+				size_t nc = s->candcap ? 2 * s->candcap : 8;
+				struct candidate *v = realloc(s->cand, nc * sizeof(*v));
+
+				if (!v)
+					return;
+				s->cand = v;
+				s->candcap = nc;
+			}
+			s->cand[s->ncand].pid = pid;
+			s->cand[s->ncand++].first_ns = now;
+		}
+	}
+	for (size_t c = 0; c < s->ncand;) {
+		if (adopt_child(s, s->cand[c].pid) == 0) {
+			s->cand[c] = s->cand[--s->ncand];
+		} else if (now - s->cand[c].first_ns > CHILD_GIVEUP_NS || kill(s->cand[c].pid, 0) < 0) {
+			give_up(s, c);
+		} else {
+			c++;
+		}
+	}
+}
+
+/* Attach mode: the target may be a zombie its parent has not reaped yet,
+ * which still answers kill(0) and lists its main thread. */
+static int target_gone(pid_t pid)
+{
+	char path[64], buf[256], *p;
+	FILE *f;
+	size_t n;
+
+	if (kill(pid, 0) < 0 && errno == ESRCH)
+		return 1;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return 1;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+}
+
+static void finish_main(struct prof_sampler *s)
+{
+	struct prof_target *t = &s->targets[0];
+
+	if (s->launched && (prof_launch_poll(&s->launch) || t->exited)) {
+		if (s->launch.status == -1)
+			prof_launch_end(&s->launch);	/* reaped: exit status */
+		t->exited = 1;
+	}
+	if (s->launched && t->pause && prof_pause_exit_status(t->pause) != -1)
+		s->launch.status = prof_pause_exit_status(t->pause);
+	s->st.target_exited = t->exited;
+	if (s->launched && s->launch.status != -1)
+		s->st.exit_status = prof_launch_exit_code(s->launch.status);
+}
+
+static void run_loop(struct prof_sampler *s)
+{
+	int64_t period = (int64_t)(NS / s->o.rate_hz), next, last_scan = 0, last_alive;
+	int64_t end = s->o.duration_s > 0 ? s->start_mono + (int64_t)(s->o.duration_s * NS) : 0;
+	uint64_t missed = 0, tick = 0;
+
+	if (period < 1)
+		period = 1;
+	next = last_alive = mono_ns();
+	while (!atomic_load(&s->stop)) {
+		int64_t now;
+
+		sleep_until(s, next);
+		if (atomic_load(&s->stop))
+			break;
+		now = mono_ns();
+		if (end && now >= end)
+			break;
+		if (now - next >= period) {
+			/* Late: count the ticks we slept through, do not burst. */
+			int64_t skipped = (now - next) / period;
+
+			missed += (uint64_t)skipped;
+			next += skipped * period;
+		}
+		pthread_mutex_lock(&s->lock);
+		for (size_t i = 0; i < s->ntargets; i++)
+			sample_target(s, &s->targets[i], now, tick);
+		for (size_t i = 1; i < s->ntargets; i++)
+			if (s->targets[i].exited && s->targets[i].e)
+				end_target(s, &s->targets[i]);
+		update_counters(s, missed);
+		pthread_mutex_unlock(&s->lock);
+		tick++;
+		next += period;
+
+		if (s->launched && prof_launch_poll(&s->launch))
+			s->targets[0].exited = 1;
+		if (!s->launched && now - last_alive > ALIVE_CHECK_NS) {
+			last_alive = now;
+			if (target_gone(s->targets[0].pid))
+				s->targets[0].exited = 1;
+		}
+		if (s->targets[0].exited)
+			break;
+		if (s->o.subprocesses && now - last_scan > CHILD_SCAN_NS) {
+			last_scan = now;
+			pthread_mutex_lock(&s->lock);
+			scan_children(s, now);
+			pthread_mutex_unlock(&s->lock);
+		}
+	}
+	pthread_mutex_lock(&s->lock);
+	update_counters(s, missed);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void start_result(struct prof_sampler *s, int rc, const char *err)
+{
+	pthread_mutex_lock(&s->start_mu);
+	s->start_done = 1;
+	s->start_rc = rc;
+	snprintf(s->start_err, sizeof(s->start_err), "%s", err ? err : "");
+	pthread_cond_signal(&s->start_cv);
+	pthread_mutex_unlock(&s->start_mu);
+}
+
+static void *sampler_main(void *arg)
+{
+	struct prof_sampler *s = arg;
+	char err[256] = "";
+
+	if (setup(s, err, sizeof(err)) < 0) {
+		if (s->targets[0].e) {
+			s->targets[0].be->detach(s->targets[0].e);
+			s->targets[0].e = NULL;
+		}
+		if (s->launched)
+			prof_launch_end(&s->launch);
+		atomic_store(&s->running, 0);
+		start_result(s, -1, err[0] ? err : "cannot profile this process");
+		return NULL;
+	}
+	s->start_mono = mono_ns();
+	s->start_real = real_ns();
+	raise_priority();
+	start_result(s, 0, NULL);
+	run_loop(s);
+	pthread_mutex_lock(&s->lock);
+	finish_main(s);
+	for (size_t i = 0; i < s->ntargets; i++)
+		end_target(s, &s->targets[i]);
+	pthread_mutex_unlock(&s->lock);
+	if (s->launched && s->launch.status == -1) {
+		/* We stopped first (duration, Ctrl-C): the command ends with us. */
+		prof_launch_end(&s->launch);
+		pthread_mutex_lock(&s->lock);
+		s->st.exit_status = prof_launch_exit_code(s->launch.status);
+		pthread_mutex_unlock(&s->lock);
+	}
+	atomic_store(&s->running, 0);
+	return NULL;
+}
+
+struct prof_sampler *prof_sampler_start(const struct prof_options *o, struct store_profile *p,
+					char *err, size_t errlen)
+{
+	struct prof_sampler *s;
+	pthread_attr_t attr;
+	int rc;
+
+	if (o->pid <= 0 && (!o->argv || !o->argv[0])) {
+		snprintf(err, errlen, "nothing to profile: give a process id or a command");
+		return NULL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s || !(s->targets = calloc(4, sizeof(*s->targets)))) {
+		free(s);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	s->cap = 4;
+	s->o = *o;
+	if (s->o.rate_hz <= 0)
+		s->o.rate_hz = 100;
+	s->p = p;
+	s->emit.p = p;
+	s->emit.o = &s->o;
+	s->launch.pid = -1;
+	s->launch.status = -1;
+	s->launch.go_fd = s->launch.err_fd = -1;
+	s->st.exit_status = -1;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->start_mu, NULL);
+	pthread_cond_init(&s->start_cv, NULL);
+	atomic_store(&s->running, 1);
+	if (o->raw)
+		store_profile_set_bucket(p, 0);
+	pthread_attr_init(&attr);
+	rc = pthread_create(&s->thread, &attr, sampler_main, s);
+	pthread_attr_destroy(&attr);
+	if (rc) {
+		snprintf(err, errlen, "cannot start the sampling thread: %s", strerror(rc));
+		s->joined = 1;
+		prof_sampler_free(s);
+		return NULL;
+	}
+	pthread_mutex_lock(&s->start_mu);
+	while (!s->start_done)
+		pthread_cond_wait(&s->start_cv, &s->start_mu);
+	pthread_mutex_unlock(&s->start_mu);
+	if (s->start_rc < 0) {
+		snprintf(err, errlen, "%s", s->start_err);
+		prof_sampler_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+void prof_sampler_lock(struct prof_sampler *s)
+{
+	pthread_mutex_lock(&s->lock);
+}
+
+void prof_sampler_unlock(struct prof_sampler *s)
+{
+	pthread_mutex_unlock(&s->lock);
+}
+
+int prof_sampler_running(struct prof_sampler *s)
+{
+	return atomic_load(&s->running);
+}
+
+void prof_sampler_status(struct prof_sampler *s, struct prof_status *st)
+{
+	pthread_mutex_lock(&s->lock);
+	*st = s->st;
+	pthread_mutex_unlock(&s->lock);
+}
+
+void prof_sampler_stop(struct prof_sampler *s)
+{
+	if (!s || s->joined)
+		return;
+	atomic_store(&s->stop, 1);
+	pthread_join(s->thread, NULL);
+	s->joined = 1;
+}
+
+void prof_sampler_free(struct prof_sampler *s)
+{
+	if (!s)
+		return;
+	prof_sampler_stop(s);
+	for (size_t i = 0; i < s->ntargets; i++) {
+		prof_keymap_free(&s->targets[i].frames);
+		prof_keymap_free(&s->targets[i].threads);
+		prof_keymap_free(&s->targets[i].named);
+	}
+	prof_emit_ctx_free(&s->emit);
+	prof_tids_free(&s->gaveup);
+	prof_tids_free(&s->kids);
+	free(s->cand);
+	free(s->targets);
+	pthread_mutex_destroy(&s->lock);
+	pthread_mutex_destroy(&s->start_mu);
+	pthread_cond_destroy(&s->start_cv);
+	free(s);
+}
