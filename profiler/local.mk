@@ -12,3 +12,8 @@ check_PROGRAMS += tests/unit/test-pause
 tests_unit_test_pause_SOURCES = tests/unit/test-pause.c
 tests_unit_test_pause_CFLAGS = $(unit_cflags)
 tests_unit_test_pause_LDADD = $(unit_ldadd)
+
+check_PROGRAMS += tests/unit/test-sampler
+tests_unit_test_sampler_SOURCES = tests/unit/test-sampler.c
+tests_unit_test_sampler_CFLAGS = $(unit_cflags)
+tests_unit_test_sampler_LDADD = $(unit_ldadd)
