@@ -1,0 +1,92 @@
+/* cpu.c - the "cpu" backend: perf_event_open samples, unwound and symbolized at each tick of the loop. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "profiler/native/native.h"
+
+struct prof_engine {
+	struct prof_nat nat;
+	struct prof_perf *perf;
+	prof_emit_fn emit;
+	void *ctx;
+	char desc[96];
+};
+
+static int cpu_attach(struct prof_engine **ep, pid_t pid, const struct prof_options *o, char *err,
+		      size_t errlen)
+{
+	struct prof_engine *e = calloc(1, sizeof(*e));
+
+	if (!e) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (prof_nat_init(&e->nat, pid, err, errlen) != 0) {
+		free(e);
+		return -1;
+	}
+	/* A launched command is followed from its first instruction with
+	 * inherit; a running one gets an event per thread. */
+	e->perf = prof_perf_open(pid, o && o->argv && !o->pid, o && o->rate_hz > 0 ? o->rate_hz : 100,
+				 err, errlen);
+	if (!e->perf) {
+		prof_nat_fini(&e->nat);
+		free(e);
+		return -1;
+	}
+	snprintf(e->desc, sizeof(e->desc), "%s via perf_event_open", prof_perf_event(e->perf));
+	*ep = e;
+	return 0;
+}
+
+static const char *cpu_describe(struct prof_engine *e)
+{
+	return e->desc;
+}
+
+static void on_sample(void *ctx, const struct prof_perf_sample *s)
+{
+	struct prof_engine *e = ctx;
+
+	prof_nat_emit(&e->nat, s->tid, STORE_STATE_ONCPU, &s->regs, s->stack, s->stack_len, e->emit,
+		      e->ctx);
+}
+
+static int cpu_sample(struct prof_engine *e, prof_emit_fn emit, void *ctx, char *err, size_t errlen)
+{
+	int n;
+
+	e->emit = emit;
+	e->ctx = ctx;
+	n = prof_perf_read(e->perf, on_sample, e);
+	if (n == -ESRCH) {
+		snprintf(err, errlen, "process %d exited", (int)e->nat.pid);
+		return -ESRCH;
+	}
+	if (n == 0 && !prof_nat_alive(e->nat.pid)) {
+		snprintf(err, errlen, "process %d exited", (int)e->nat.pid);
+		return -ESRCH;
+	}
+	return 0;
+}
+
+static void cpu_detach(struct prof_engine *e)
+{
+	if (!e)
+		return;
+	prof_perf_close(e->perf);
+	prof_nat_fini(&e->nat);
+	free(e);
+}
+
+const struct prof_backend prof_backend_cpu = {
+	.name = "cpu",
+	.attach = cpu_attach,
+	.describe = cpu_describe,
+	.sample = cpu_sample,
+	.detach = cpu_detach,
+};

@@ -1,0 +1,177 @@
+/* native.h - what the files of profiler/native/ share: ELF objects, a process's address space, the unwinder.
+ *
+ * An ELF object (prof_elf) is loaded once per build-id and shared by every
+ * process that maps it; it answers symbol and line questions in its own
+ * virtual addresses.  A space (prof_space) is one process's view: which
+ * object is mapped where, with which load bias.  The unwinder reads a copy
+ * of a thread's registers and stack, and everything else (.eh_frame, code)
+ * from the objects' files, so it never touches the target.
+ */
+#ifndef SONDA_PROFILER_NATIVE_H
+#define SONDA_PROFILER_NATIVE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "profiler/backend.h"
+
+#define PROF_NATIVE_MAX_FRAMES 256
+/* The most of a user stack one sample carries (the kernel's limit for perf). */
+#define PROF_NATIVE_STACK_MAX 65528
+
+/* One PT_LOAD segment. */
+struct prof_elf_seg {
+	uint64_t vaddr, memsz, offset, filesz;
+};
+
+struct prof_elf_sym {
+	uint64_t addr, size;
+	const char *name;
+};
+
+/* One resolved frame of an address; several when functions were inlined. */
+struct prof_elf_frame {
+	const char *function;	/* never NULL: "module+0xOFFSET" when unnamed */
+	const char *file;	/* NULL when unknown */
+	int line;
+};
+
+struct prof_elf_addr;	/* cached resolution of one address */
+
+struct prof_elf {
+	uint32_t id;		/* unique, for frame keys */
+	int refs;
+	char *path;		/* as mapped by the process */
+	char *name;		/* basename, the store's module */
+	uint8_t build_id[64];
+	size_t build_id_len;
+	const uint8_t *data;	/* the whole file (or the vDSO image) */
+	size_t size;
+	int data_mmapped;
+	int type;		/* ET_EXEC, ET_DYN */
+	struct prof_elf_seg seg[16];
+	int nseg;
+	uint64_t eh_hdr_vaddr, eh_hdr_size;	/* PT_GNU_EH_FRAME, 0 when absent */
+	struct prof_elf_sym *syms;	/* sorted by addr, one per address */
+	size_t nsyms;
+	char *strs;		/* names of syms */
+	char *debug_path;	/* separate debug file, NULL when none */
+	int dw_state;		/* 0 untried, 1 open, -1 none */
+	void *dw;		/* Dwarf * */
+	void *dw_elf;		/* Elf * of the debug info */
+	int dw_fd;
+	struct prof_elf_addr **cache;	/* open addressing by vaddr */
+	size_t cache_cap, cache_n;
+	struct prof_elf *next;
+};
+
+/* elf.c: the object cache.  fd is consumed.  image != NULL: an in-memory
+ * copy (the vDSO), taken over by the object. */
+struct prof_elf *prof_elf_get(int fd, const char *path, uint8_t *image, size_t imagelen,
+			      char *err, size_t errlen);
+void prof_elf_put(struct prof_elf *o);
+/* Copies len bytes at the object's virtual address vaddr; 0 or -1. */
+int prof_elf_read(const struct prof_elf *o, uint64_t vaddr, void *buf, size_t len);
+/* elf.c helpers shared with symbols.c */
+int prof_elf_load_symbols(struct prof_elf *o, void *elf);
+void prof_elf_find_debug(struct prof_elf *o, void *elf);
+
+/* symbols.c: the frames at vaddr (innermost first); returns how many (>= 1).
+ * Cached; pointers live as long as the object. */
+size_t prof_elf_resolve(struct prof_elf *o, uint64_t vaddr, const struct prof_elf_frame **frames);
+const struct prof_elf_sym *prof_elf_symbol(const struct prof_elf *o, uint64_t vaddr);
+char *prof_demangle(const char *name);	/* malloc'd, NULL when not mangled */
+void prof_elf_cache_free(struct prof_elf *o);
+
+/* lines.c: libdw.  Fills up to max frames (innermost first) for vaddr
+ * with strings owned by the Dwarf handle or by the object; 0 when no
+ * debug info covers it. */
+size_t prof_dw_frames(struct prof_elf *o, uint64_t vaddr, struct prof_elf_frame *f, size_t max);
+void prof_dw_close(struct prof_elf *o);
+
+/* space.c: one process's modules */
+struct prof_mod {
+	uint64_t start, end, bias;
+	struct prof_elf *obj;
+};
+
+struct prof_space {
+	pid_t pid;
+	struct prof_mod *mods;
+	size_t nmods;
+	int64_t refreshed_ns;
+	uint64_t unknown;	/* lookups that found no module */
+};
+
+int prof_space_init(struct prof_space *s, pid_t pid, char *err, size_t errlen);
+void prof_space_free(struct prof_space *s);
+/* Rereads /proc/PID/maps (at most every 200 ms unless force). */
+int prof_space_refresh(struct prof_space *s, int force);
+const struct prof_mod *prof_space_find(struct prof_space *s, uint64_t addr);
+/* Reads target memory from the mapped files' contents; 0 or -1. */
+int prof_space_read(struct prof_space *s, uint64_t addr, void *buf, size_t len);
+
+/* unwind.c: registers in libunwind's x86-64 numbering (RAX..R15, RIP). */
+#define PROF_NREGS 17
+struct prof_regs {
+	uint64_t r[PROF_NREGS];
+};
+enum { PROF_REG_BP = 6, PROF_REG_SP = 7, PROF_REG_IP = 16 };
+
+struct prof_unwinder;
+struct prof_unwinder *prof_unwinder_new(struct prof_space *s);
+void prof_unwinder_free(struct prof_unwinder *u);
+/* Unwinds a copy: stack holds len bytes read at regs->r[SP].  Fills ips
+ * (leaf first), returns how many; *reason is NULL when the walk reached
+ * the outermost frame, else why it stopped. */
+size_t prof_unwind(struct prof_unwinder *u, const struct prof_regs *regs, const uint8_t *stack,
+		   size_t len, uint64_t *ips, size_t max, const char **reason);
+
+/* perf.c: on-CPU samples.  inherit: one event on pid that follows the
+ * threads (and children) it creates; else one event per thread, new
+ * threads found by rescanning /proc/PID/task at each read. */
+struct prof_perf_sample {
+	pid_t pid, tid;
+	uint64_t time;
+	struct prof_regs regs;
+	const uint8_t *stack;	/* a copy of the user stack from regs SP */
+	size_t stack_len;
+};
+typedef void (*prof_perf_cb)(void *ctx, const struct prof_perf_sample *s);
+struct prof_perf;
+struct prof_perf *prof_perf_open(pid_t pid, int inherit, double hz, char *err, size_t errlen);
+/* Calls cb for every sample since the last read; returns how many, or
+ * -ESRCH once the process is gone and every sample was read. */
+int prof_perf_read(struct prof_perf *p, prof_perf_cb cb, void *ctx);
+int prof_perf_scan(struct prof_perf *p);
+const char *prof_perf_event(const struct prof_perf *p);
+uint64_t prof_perf_lost(const struct prof_perf *p);
+void prof_perf_close(struct prof_perf *p);
+
+/* symbolize.c: turns ips into prof_frames and emits one stack. */
+struct prof_symbolizer;
+struct prof_symbolizer *prof_symbolizer_new(struct prof_space *s);
+void prof_symbolizer_free(struct prof_symbolizer *z);
+/* Frames for ips (leaf first); reason non-NULL adds the error marker at the root. */
+size_t prof_symbolize(struct prof_symbolizer *z, const uint64_t *ips, size_t n,
+		      const char *reason, const struct prof_frame **frames);
+
+/* engine.c: what the cpu, wall and mixed backends share. */
+struct prof_nat {
+	pid_t pid;
+	struct prof_space space;
+	struct prof_unwinder *unw;
+	struct prof_symbolizer *sym;
+	uint64_t stacks, unwind_errors;
+	uint64_t ips[PROF_NATIVE_MAX_FRAMES];
+};
+int prof_nat_init(struct prof_nat *n, pid_t pid, char *err, size_t errlen);
+void prof_nat_fini(struct prof_nat *n);
+/* Unwinds one copied stack and emits it as one sample of tid. */
+void prof_nat_emit(struct prof_nat *n, pid_t tid, uint32_t state, const struct prof_regs *regs,
+		   const uint8_t *stack, size_t len, prof_emit_fn emit, void *ctx);
+/* Whether the process still exists (not a zombie). */
+int prof_nat_alive(pid_t pid);
+
+#endif

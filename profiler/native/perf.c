@@ -1,0 +1,397 @@
+/* perf.c - on-CPU samples with perf_event_open: one event per thread, user registers and a copy of the user stack. */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <asm/perf_regs.h>
+#include <linux/perf_event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "profiler/native/native.h"
+
+#define RING_PAGES 64	/* 256 KB of data per thread: a few 64 KB samples */
+
+/* perf's register numbers for the libunwind order RAX..R15, RIP. */
+static const int perf_reg_of[PROF_NREGS] = {
+	PERF_REG_X86_AX, PERF_REG_X86_DX, PERF_REG_X86_CX, PERF_REG_X86_BX,
+	PERF_REG_X86_SI, PERF_REG_X86_DI, PERF_REG_X86_BP, PERF_REG_X86_SP,
+	PERF_REG_X86_R8, PERF_REG_X86_R9, PERF_REG_X86_R10, PERF_REG_X86_R11,
+	PERF_REG_X86_R12, PERF_REG_X86_R13, PERF_REG_X86_R14, PERF_REG_X86_R15,
+	PERF_REG_X86_IP,
+};
+
+struct ring {
+	pid_t tid;
+	int fd;
+	void *base;	/* metadata page, then the data pages */
+	int seen;	/* still in /proc/PID/task at the last scan */
+};
+
+struct prof_perf {
+	pid_t pid;
+	int inherit;
+	struct perf_event_attr attr;
+	const char *event;
+	struct ring *r;
+	size_t n, cap;
+	uint64_t lost;
+	uint8_t *rec;	/* one record copied out of the ring */
+	size_t page;
+};
+
+static long perf_open(struct perf_event_attr *a, pid_t tid)
+{
+	return syscall(SYS_perf_event_open, a, tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
+}
+
+static uint64_t regs_mask(void)
+{
+	uint64_t m = 0;
+
+	for (int i = 0; i < PROF_NREGS; i++)
+		m |= 1ull << perf_reg_of[i];
+	return m;
+}
+
+static void fill_attr(struct perf_event_attr *a, uint32_t type, uint64_t config, double hz,
+		      int inherit, int kernel)
+{
+	memset(a, 0, sizeof(*a));
+	a->size = sizeof(*a);
+	a->type = type;
+	a->config = config;
+	if (type == PERF_TYPE_SOFTWARE) {
+		/* cpu-clock counts nanoseconds: a period is exact, no frequency guessing. */
+		a->sample_period = (uint64_t)(1e9 / hz);
+	} else {
+		a->freq = 1;
+		a->sample_freq = (uint64_t)hz;
+	}
+	a->sample_type = PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_REGS_USER |
+			 PERF_SAMPLE_STACK_USER;
+	a->sample_regs_user = regs_mask();
+	a->sample_stack_user = PROF_NATIVE_STACK_MAX;
+	a->exclude_kernel = !kernel;
+	a->exclude_hv = 1;
+	a->inherit = inherit;
+	a->disabled = 0;
+	a->wakeup_events = 1;
+}
+
+/* Hardware cycles when the machine has them, else the cpu-clock timer;
+ * kernel time counted when the kernel lets us. */
+static int choose_event(struct prof_perf *p, double hz, char *err, size_t errlen)
+{
+	static const struct { uint32_t type; uint64_t config; int kernel; const char *name; } try[] = {
+		{PERF_TYPE_HARDWARE, PERF_COUNT_HW_CPU_CYCLES, 1, "cycles"},
+		{PERF_TYPE_HARDWARE, PERF_COUNT_HW_CPU_CYCLES, 0, "cycles:u"},
+		{PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_CLOCK, 1, "cpu-clock"},
+		{PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_CLOCK, 0, "cpu-clock:u"},
+	};
+	int last = 0;
+
+	for (size_t i = 0; i < sizeof(try) / sizeof(try[0]); i++) {
+		long fd;
+
+		fill_attr(&p->attr, try[i].type, try[i].config, hz, p->inherit, try[i].kernel);
+		p->attr.disabled = 1;
+		fd = perf_open(&p->attr, p->pid);
+		p->attr.disabled = 0;
+		if (fd >= 0) {
+			close((int)fd);
+			p->event = try[i].name;
+			return 0;
+		}
+		last = errno;
+		if (last == ESRCH)
+			break;
+	}
+	if (last == ESRCH)
+		snprintf(err, errlen, "no such process %d", (int)p->pid);
+	else if (last == EACCES || last == EPERM)
+		snprintf(err, errlen, "perf events not permitted (%s; see /proc/sys/kernel/perf_event_paranoid)",
+			 strerror(last));
+	else
+		snprintf(err, errlen, "perf_event_open: %s", strerror(last));
+	return -1;
+}
+
+static int open_thread(struct prof_perf *p, pid_t tid)
+{
+	long fd;
+	void *base;
+	size_t len = (RING_PAGES + 1) * p->page;
+
+	if (p->n == p->cap) {
+		size_t nc = p->cap ? 2 * p->cap : 16;
+		struct ring *r = realloc(p->r, nc * sizeof(*r));
+
+		if (!r)
+			return -1;
+		p->r = r;
+		p->cap = nc;
+	}
+	fd = perf_open(&p->attr, tid);
+	if (fd < 0)
+		return -1;
+	base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, (int)fd, 0);
+	if (base == MAP_FAILED) {
+		close((int)fd);
+		return -1;
+	}
+	p->r[p->n++] = (struct ring){.tid = tid, .fd = (int)fd, .base = base, .seen = 1};
+	return 0;
+}
+
+static void close_ring(struct prof_perf *p, struct ring *r)
+{
+	munmap(r->base, (RING_PAGES + 1) * p->page);
+	close(r->fd);
+}
+
+static struct ring *find_ring(struct prof_perf *p, pid_t tid)
+{
+	for (size_t i = 0; i < p->n; i++)
+		if (p->r[i].tid == tid)
+			return &p->r[i];
+	return NULL;
+}
+
+/* New threads get an event; events of threads that are gone are closed
+ * once their last samples were read. */
+int prof_perf_scan(struct prof_perf *p)
+{
+	char path[64];
+	struct dirent *e;
+	DIR *d;
+
+	if (p->inherit && p->n)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)p->pid);
+	d = opendir(path);
+	if (!d)
+		return -ESRCH;
+	for (size_t i = 0; i < p->n; i++)
+		p->r[i].seen = 0;
+	while ((e = readdir(d))) {
+		char *end;
+		long tid = strtol(e->d_name, &end, 10);
+		struct ring *r;
+
+		if (*end || tid <= 0)
+			continue;
+		r = find_ring(p, (pid_t)tid);
+		if (r)
+			r->seen = 1;
+		else
+			open_thread(p, (pid_t)tid);
+	}
+	closedir(d);
+	return 0;
+}
+
+struct prof_perf *prof_perf_open(pid_t pid, int inherit, double hz, char *err, size_t errlen)
+{
+	struct prof_perf *p = calloc(1, sizeof(*p));
+
+	if (!p) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	p->pid = pid;
+	p->inherit = inherit;
+	p->page = (size_t)sysconf(_SC_PAGESIZE);
+	p->rec = malloc(65536);
+	if (!p->rec || choose_event(p, hz > 0 ? hz : 100, err, errlen) != 0)
+		goto out_free;
+	if (inherit) {
+		if (open_thread(p, pid) != 0) {
+			snprintf(err, errlen, "perf_event_open on %d: %s", (int)pid, strerror(errno));
+			goto out_free;
+		}
+	} else {
+		prof_perf_scan(p);
+		if (p->n == 0) {
+			snprintf(err, errlen, "perf_event_open on %d: %s", (int)pid, strerror(errno));
+			goto out_free;
+		}
+	}
+	return p;
+
+out_free:
+	free(p->rec);
+	free(p);
+	return NULL;
+}
+
+const char *prof_perf_event(const struct prof_perf *p)
+{
+	return p->event;
+}
+
+uint64_t prof_perf_lost(const struct prof_perf *p)
+{
+	return p->lost;
+}
+
+void prof_perf_close(struct prof_perf *p)
+{
+	if (!p)
+		return;
+	for (size_t i = 0; i < p->n; i++)
+		close_ring(p, &p->r[i]);
+	free(p->r);
+	free(p->rec);
+	free(p);
+}
+
+/* Layout fixed by sample_type: pid, tid, time, abi, regs[17], size, data[size], dyn_size. */
+static int parse_sample(struct prof_perf *p, const uint8_t *rec, size_t len,
+			struct prof_perf_sample *s)
+{
+	const uint8_t *q = rec + sizeof(struct perf_event_header), *end = rec + len;
+	uint64_t abi, size, dyn;
+	uint32_t pt[2];
+
+	if (end - q < 8 + 8 + 8)
+		return -1;
+	memcpy(pt, q, 8);
+	s->pid = (pid_t)pt[0];
+	s->tid = (pid_t)pt[1];
+	memcpy(&s->time, q + 8, 8);
+	memcpy(&abi, q + 16, 8);
+	q += 24;
+	if (abi == PERF_SAMPLE_REGS_ABI_NONE)
+		return -1;	/* a kernel thread, or no user context */
+	if ((size_t)(end - q) < PROF_NREGS * 8 + 8)
+		return -1;
+	/* Registers come in increasing perf register number order. */
+	{
+		uint64_t v[24];
+		int k = 0;
+
+		for (int bit = 0; bit < 24; bit++)
+			if (regs_mask() & (1ull << bit)) {
+				memcpy(&v[bit], q + 8 * k, 8);
+				k++;
+			}
+		for (int i = 0; i < PROF_NREGS; i++)
+			s->regs.r[i] = v[perf_reg_of[i]];
+		q += 8 * k;
+	}
+	memcpy(&size, q, 8);
+	q += 8;
+	if (size > (size_t)(end - q))
+		return -1;
+	s->stack = q;
+	s->stack_len = size;
+	if (size) {
+		if ((size_t)(end - q) < size + 8)
+			return -1;
+		memcpy(&dyn, q + size, 8);
+		if (dyn < size)
+			s->stack_len = dyn;
+	}
+	return 0;
+}
+
+static int drain_ring(struct prof_perf *p, struct ring *r, prof_perf_cb cb, void *ctx)
+{
+	struct perf_event_mmap_page *meta = r->base;
+	const uint8_t *data = (const uint8_t *)r->base + p->page;
+	uint64_t size = RING_PAGES * p->page;
+	uint64_t head = __atomic_load_n(&meta->data_head, __ATOMIC_ACQUIRE);
+	uint64_t tail = meta->data_tail;
+	int n = 0;
+
+	while (tail < head) {
+		struct perf_event_header h;
+		uint64_t off = tail % size;
+		struct prof_perf_sample s;
+
+		if (head - tail < sizeof(h))
+			break;
+		for (size_t i = 0; i < sizeof(h); i++)
+			((uint8_t *)&h)[i] = data[(off + i) % size];
+		if (h.size < sizeof(h) || h.size > head - tail)
+			break;
+		if (off + h.size <= size) {
+			memcpy(p->rec, data + off, h.size);
+		} else {
+			memcpy(p->rec, data + off, size - off);
+			memcpy(p->rec + (size - off), data, h.size - (size - off));
+		}
+		tail += h.size;
+		if (h.type == PERF_RECORD_LOST) {
+			uint64_t lost[2];
+
+			if (h.size >= sizeof(h) + 16) {
+				memcpy(lost, p->rec + sizeof(h), 16);
+				p->lost += lost[1];
+			}
+		} else if (h.type == PERF_RECORD_SAMPLE && parse_sample(p, p->rec, h.size, &s) == 0 &&
+			   s.pid == p->pid) {
+			cb(ctx, &s);
+			n++;
+		}
+	}
+	__atomic_store_n(&meta->data_tail, tail, __ATOMIC_RELEASE);
+	return n;
+}
+
+int prof_perf_read(struct prof_perf *p, prof_perf_cb cb, void *ctx)
+{
+	int n = 0;
+	int gone = prof_perf_scan(p) == -ESRCH;
+
+	for (size_t i = 0; i < p->n; i++)
+		n += drain_ring(p, &p->r[i], cb, ctx);
+	for (size_t i = 0; i < p->n;) {
+		if (!p->r[i].seen || gone) {
+			close_ring(p, &p->r[i]);
+			p->r[i] = p->r[--p->n];
+		} else {
+			i++;
+		}
+	}
+	if (gone && n == 0)
+		return -ESRCH;
+	return n;
+}
+
+/* Whether perf events can sample pid (0: any process we own), and why. */
+int prof_native_perf_permitted(pid_t pid, char *why, size_t len)
+{
+	struct perf_event_attr a;
+	long fd;
+	int e;
+
+	fill_attr(&a, PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_CLOCK, 100, 0, 0);
+	a.disabled = 1;
+	fd = perf_open(&a, pid > 0 ? pid : getpid());
+	if (fd >= 0) {
+		close((int)fd);
+		snprintf(why, len, "perf events permitted");
+		return 1;
+	}
+	e = errno;
+	{
+		FILE *f = fopen("/proc/sys/kernel/perf_event_paranoid", "re");
+		int level = 99;
+
+		if (f) {
+			if (fscanf(f, "%d", &level) != 1)
+				level = 99;
+			fclose(f);
+		}
+		snprintf(why, len, "perf events not permitted: %s (kernel.perf_event_paranoid = %d)",
+			 strerror(e), level);
+	}
+	return 0;
+}

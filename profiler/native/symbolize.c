@@ -1,0 +1,85 @@
+/* symbolize.c - turn unwound addresses into the sampler's frames: module, function, file, line, inlined calls. */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "profiler/native/native.h"
+
+#define MAX_OUT (PROF_NATIVE_MAX_FRAMES * 2 + 1)
+
+struct prof_symbolizer {
+	struct prof_space *space;
+	struct prof_frame out[MAX_OUT];
+	char unknown[MAX_OUT][40];	/* names of addresses in no module */
+	char marker[96];
+};
+
+struct prof_symbolizer *prof_symbolizer_new(struct prof_space *s)
+{
+	struct prof_symbolizer *z = calloc(1, sizeof(*z));
+
+	if (z)
+		z->space = s;
+	return z;
+}
+
+void prof_symbolizer_free(struct prof_symbolizer *z)
+{
+	free(z);
+}
+
+/* Stable across samples: the object, the address, the inline depth. */
+static uint64_t frame_key(uint32_t obj, uint64_t vaddr, size_t depth)
+{
+	uint64_t k = ((uint64_t)obj << 40) ^ vaddr ^ ((uint64_t)depth << 56);
+
+	k ^= k >> 33;
+	k *= 0xff51afd7ed558ccdull;
+	k ^= k >> 33;
+	k *= 0xc4ceb9fe1a85ec53ull;
+	k ^= k >> 33;
+	return k ? k : 1;
+}
+
+size_t prof_symbolize(struct prof_symbolizer *z, const uint64_t *ips, size_t n,
+		      const char *reason, const struct prof_frame **frames)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n && k < MAX_OUT - 1; i++) {
+		/* A return address points after the call: look up the call. */
+		uint64_t addr = i ? ips[i] - 1 : ips[i];
+		const struct prof_mod *m = prof_space_find(z->space, addr);
+		const struct prof_elf_frame *ef;
+		size_t nf;
+
+		if (!m) {
+			snprintf(z->unknown[k], sizeof(z->unknown[k]), "[unknown]+0x%" PRIx64, ips[i]);
+			z->out[k] = (struct prof_frame){.key = 0, .function = z->unknown[k],
+							 .kind = STORE_KIND_NATIVE};
+			k++;
+			continue;
+		}
+		nf = prof_elf_resolve(m->obj, addr - m->bias, &ef);
+		for (size_t j = 0; j < nf && k < MAX_OUT - 1; j++) {
+			z->out[k].key = frame_key(m->obj->id, addr - m->bias, j);
+			z->out[k].function = ef[j].function;
+			z->out[k].file = ef[j].file;
+			z->out[k].module = m->obj->name;
+			z->out[k].line = ef[j].line;
+			z->out[k].kind = STORE_KIND_NATIVE;
+			k++;
+		}
+	}
+	if (reason) {
+		snprintf(z->marker, sizeof(z->marker), "[unwind error: %s]", reason);
+		z->out[k] = (struct prof_frame){.key = 0, .function = z->marker,
+						 .kind = STORE_KIND_NATIVE};
+		k++;
+	}
+	*frames = z->out;
+	return k;
+}
