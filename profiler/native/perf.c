@@ -210,17 +210,14 @@ struct prof_perf *prof_perf_open(pid_t pid, int inherit, double hz, char *err, s
 	p->rec = malloc(65536);
 	if (!p->rec || choose_event(p, hz > 0 ? hz : 100, err, errlen) != 0)
 		goto out_free;
-	if (inherit) {
-		if (open_thread(p, pid) != 0) {
-			snprintf(err, errlen, "perf_event_open on %d: %s", (int)pid, strerror(errno));
-			goto out_free;
-		}
-	} else {
-		prof_perf_scan(p);
-		if (p->n == 0) {
-			snprintf(err, errlen, "perf_event_open on %d: %s", (int)pid, strerror(errno));
-			goto out_free;
-		}
+	/* With inherit, the threads that exist now carry events that their
+	 * future threads inherit, so no rescan is needed later. */
+	p->inherit = 0;
+	prof_perf_scan(p);
+	p->inherit = inherit;
+	if (p->n == 0) {
+		snprintf(err, errlen, "perf_event_open on %d: %s", (int)pid, strerror(errno));
+		goto out_free;
 	}
 	return p;
 
