@@ -1,3 +1,4 @@
 /* The command table, in the order `sonda --help` lists them: one
  * CLI_COMMAND(name) per cli/cmd-NAME.c, which defines cli_cmd_NAME.
  * A command is listed only once it works. */
+CLI_COMMAND(record)
