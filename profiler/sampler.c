@@ -18,12 +18,10 @@
 
 #include "profiler/sampler-int.h"
 
-/* Engines live in other files and land separately: referenced weakly so
- * the loop links, and runs, with whichever engines this build has. */
+/* The Python engine lands from its own branch: weak until then (a weak
+ * reference does not pull an archive member in, so it becomes a plain
+ * reference once the engine is in the tree). */
 #pragma weak prof_backend_python
-#pragma weak prof_backend_cpu
-#pragma weak prof_backend_wall
-#pragma weak prof_backend_mixed
 
 #define NS 1000000000LL
 #define CHILD_SCAN_NS (200 * 1000000LL)	/* --subprocesses: look for new children */
