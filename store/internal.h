@@ -68,6 +68,10 @@ struct store_profile {
 	struct store_hash thread_hash;
 	uint64_t thread_gen;	/* bumped when a thread is renamed */
 
+	/* The writer whose syncs the dirty lists and synced weights
+	 * describe; another writer starts with a full copy. */
+	uint64_t sync_serial;
+
 	struct store_vec samples;	/* struct store_sample */
 	struct store_hash sample_hash;
 	struct store_vec sample_synced;	/* uint64_t: weight already sent to a writer */
@@ -94,5 +98,7 @@ void store_dirty_free(struct store_dirty *d);
 int64_t store_dirty_take(struct store_dirty *d, uint32_t **out);
 
 void store_strings_free(struct store_profile *p);
+/* After a load: every row counts as written already. */
+void store_profile_mark_synced(struct store_profile *p);
 
 #endif

@@ -84,3 +84,12 @@ int64_t store_profile_bucket(const struct store_profile *p)
 {
 	return p->bucket_ns;
 }
+
+void store_profile_mark_synced(struct store_profile *p)
+{
+	for (uint32_t i = 0; i < p->samples.n; i++)
+		VEC_AT(p->sample_synced, uint64_t, i) = VEC_AT(p->samples, struct store_sample, i).weight;
+	store_dirty_reset(&p->sample_dirty);
+	store_dirty_reset(&p->task_dirty);
+	store_dirty_reset(&p->alloc_dirty);
+}

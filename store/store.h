@@ -245,6 +245,9 @@ const struct store_event *store_event_get(const struct store_profile *p, uint32_
 struct store_writer;
 struct store_writer *store_writer_open(const char *path, char *err, size_t errlen);
 int store_writer_sync(struct store_writer *w, struct store_profile *p);
+/* Waits until every queued batch is committed (tests, and callers that
+ * must know the file holds what they synced); -1 when the writer failed. */
+int store_writer_flush(struct store_writer *w);
 int store_writer_close(struct store_writer *w, struct store_profile *p, char *err, size_t errlen);
 /* open + sync + close */
 int store_save(const char *path, struct store_profile *p, char *err, size_t errlen);
