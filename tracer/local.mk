@@ -1,3 +1,18 @@
-# tracer/: libsonda, the in-process library (public header sonda.h).
+# tracer/: libsonda, the in-process library (public header sonda.h), and
+# libregion, the region reader that sonda (recover, run, top) links too.
 pkgconfig_DATA += tracer/sonda.pc
 EXTRA_DIST += tracer/sonda.pc.in
+include_HEADERS += tracer/sonda.h
+
+noinst_LTLIBRARIES += tracer/libregion.la
+tracer_libregion_la_SOURCES = tracer/region.c tracer/region.h tracer/symbols.c tracer/symbols.h
+tracer_libregion_la_CFLAGS = $(AM_CFLAGS) $(ELF_CFLAGS)
+tracer_libregion_la_LIBADD = $(ELF_LIBS)
+
+lib_LTLIBRARIES += tracer/libsonda.la
+tracer_libsonda_la_SOURCES = tracer/libsonda.c tracer/sonda.h tracer/region.h
+# -O2 whatever the build's CFLAGS: the hooks' cost is a promise.
+tracer_libsonda_la_CFLAGS = $(AM_CFLAGS) -O2 -fno-instrument-functions
+tracer_libsonda_la_LIBADD = tracer/libregion.la store/libstore.la $(SQLITE_LIBS) $(ELF_LIBS) $(DL_LIBS)
+tracer_libsonda_la_LDFLAGS = $(AM_LDFLAGS) -version-info 0:0:0 -no-undefined \
+	-export-symbols-regex '^(sonda_(task_begin|task_end|span_start|span_finish|flush|thread_name|mark)|__cyg_profile_func_(enter|exit))$$'
