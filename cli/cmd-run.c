@@ -50,7 +50,7 @@ static void forward(int sig)
 static int libsonda_find(char *buf, size_t len)
 {
 	const char *env = getenv("SONDA_LIBSONDA");
-	char exe[PATH_MAX];
+	char exe[PATH_MAX - 64];
 	ssize_t n;
 	char *slash;
 
@@ -147,7 +147,7 @@ static int run(int argc, char **argv)
 	};
 	int c, functions = 0, timeline = 0, cpu = 1, status;
 	const char *out = NULL;
-	char lib[PATH_MAX], outabs[PATH_MAX];
+	char lib[PATH_MAX], outabs[PATH_MAX + 8];
 	struct sigaction sa, old_int, old_quit, old_term, old_hup;
 
 	optind = 1;
@@ -182,10 +182,14 @@ static int run(int argc, char **argv)
 	}
 	/* the child may chdir: give it an absolute output path */
 	if (out && out[0] != '/') {
-		char cwd[PATH_MAX];
+		char cwd[PATH_MAX / 2];
 
 		if (getcwd(cwd, sizeof(cwd)) && strlen(cwd) + strlen(out) + 2 < sizeof(outabs)) {
-			snprintf(outabs, sizeof(outabs), "%s/%s", cwd, out);
+			size_t n = strlen(cwd);
+
+			memcpy(outabs, cwd, n);
+			outabs[n] = '/';
+			strcpy(outabs + n + 1, out);
 			out = outabs;
 		}
 	}
