@@ -11,6 +11,8 @@ int prof_nat_init(struct prof_nat *n, pid_t pid, char *err, size_t errlen)
 {
 	memset(n, 0, sizeof(*n));
 	n->pid = pid;
+	if (prof_check_pid(pid, err, errlen) < 0)
+		return -1;
 	if (prof_space_init(&n->space, pid, err, errlen) != 0)
 		return -1;
 	n->unw = prof_unwinder_new(&n->space);
