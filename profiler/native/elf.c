@@ -305,7 +305,7 @@ static int has_section(Elf *elf, const char *want)
 void prof_elf_find_debug(struct prof_elf *o, void *elfp)
 {
 	Elf *elf = elfp;
-	char path[4096], dir[4096];
+	char path[8400], dir[4096];
 	const char *link, *slash;
 
 	if (has_section(elf, ".debug_info"))

@@ -102,6 +102,8 @@ struct prof_space {
 	size_t nmods;
 	int64_t refreshed_ns;
 	uint64_t unknown;	/* lookups that found no module */
+	uint64_t missed[64];	/* pages of recent misses */
+	size_t nmissed;
 };
 
 int prof_space_init(struct prof_space *s, pid_t pid, char *err, size_t errlen);

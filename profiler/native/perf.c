@@ -10,12 +10,13 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "profiler/native/native.h"
 
-#define RING_PAGES 64	/* 256 KB of data per thread: a few 64 KB samples */
+#define RING_PAGES 256	/* 1 MB per ring: 16 samples of 64 KB */
 
 /* perf's register numbers for the libunwind order RAX..R15, RIP. */
 static const int perf_reg_of[PROF_NREGS] = {
@@ -45,9 +46,14 @@ struct prof_perf {
 	size_t page;
 };
 
+static long perf_open_on(struct perf_event_attr *a, pid_t tid, int cpu)
+{
+	return syscall(SYS_perf_event_open, a, tid, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+}
+
 static long perf_open(struct perf_event_attr *a, pid_t tid)
 {
-	return syscall(SYS_perf_event_open, a, tid, -1, -1, PERF_FLAG_FD_CLOEXEC);
+	return perf_open_on(a, tid, -1);
 }
 
 static uint64_t regs_mask(void)
@@ -122,7 +128,10 @@ static int choose_event(struct prof_perf *p, double hz, char *err, size_t errlen
 	return -1;
 }
 
-static int open_thread(struct prof_perf *p, pid_t tid)
+/* cpu >= 0: an inherited event of the whole process on one CPU (the
+ * kernel cannot mmap an inherited per-thread event); tid is then -1 - cpu
+ * in the ring table. */
+static int open_ring(struct prof_perf *p, pid_t tid, int cpu)
 {
 	long fd;
 	void *base;
@@ -137,7 +146,7 @@ static int open_thread(struct prof_perf *p, pid_t tid)
 		p->r = r;
 		p->cap = nc;
 	}
-	fd = perf_open(&p->attr, tid);
+	fd = cpu >= 0 ? perf_open_on(&p->attr, tid, cpu) : perf_open(&p->attr, tid);
 	if (fd < 0)
 		return -1;
 	base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, (int)fd, 0);
@@ -145,7 +154,8 @@ static int open_thread(struct prof_perf *p, pid_t tid)
 		close((int)fd);
 		return -1;
 	}
-	p->r[p->n++] = (struct ring){.tid = tid, .fd = (int)fd, .base = base, .seen = 1};
+	p->r[p->n++] = (struct ring){.tid = cpu >= 0 ? -1 - cpu : tid, .fd = (int)fd, .base = base,
+				     .seen = 1};
 	return 0;
 }
 
@@ -171,8 +181,8 @@ int prof_perf_scan(struct prof_perf *p)
 	struct dirent *e;
 	DIR *d;
 
-	if (p->inherit && p->n)
-		return 0;
+	if (p->inherit)
+		return kill(p->pid, 0) == 0 || errno != ESRCH ? 0 : -ESRCH;
 	snprintf(path, sizeof(path), "/proc/%d/task", (int)p->pid);
 	d = opendir(path);
 	if (!d)
@@ -190,7 +200,7 @@ int prof_perf_scan(struct prof_perf *p)
 		if (r)
 			r->seen = 1;
 		else
-			open_thread(p, (pid_t)tid);
+			open_ring(p, (pid_t)tid, -1);
 	}
 	closedir(d);
 	return 0;
@@ -210,11 +220,16 @@ struct prof_perf *prof_perf_open(pid_t pid, int inherit, double hz, char *err, s
 	p->rec = malloc(65536);
 	if (!p->rec || choose_event(p, hz > 0 ? hz : 100, err, errlen) != 0)
 		goto out_free;
-	/* With inherit, the threads that exist now carry events that their
-	 * future threads inherit, so no rescan is needed later. */
-	p->inherit = 0;
-	prof_perf_scan(p);
-	p->inherit = inherit;
+	/* Inherited: one event per CPU follows every thread the process has
+	 * and creates, so no rescan is needed later. */
+	if (inherit) {
+		long ncpu = sysconf(_SC_NPROCESSORS_CONF);
+
+		for (int cpu = 0; cpu < ncpu && cpu < 4096; cpu++)
+			open_ring(p, pid, cpu);
+	} else {
+		prof_perf_scan(p);
+	}
 	if (p->n == 0) {
 		snprintf(err, errlen, "perf_event_open on %d: %s", (int)pid, strerror(errno));
 		goto out_free;

@@ -226,15 +226,28 @@ static const struct prof_mod *search(const struct prof_space *s, uint64_t addr)
 	return NULL;
 }
 
-/* A miss may be a library loaded since the last look: refresh (rate
- * limited) and try again. */
+/* Whether the page of addr missed recently; remembers it. */
+static int missed_before(struct prof_space *s, uint64_t addr)
+{
+	uint64_t page = addr >> 12;
+
+	for (size_t i = 0; i < sizeof(s->missed) / sizeof(s->missed[0]); i++)
+		if (s->missed[i] == page)
+			return 1;
+	s->missed[s->nmissed++ % (sizeof(s->missed) / sizeof(s->missed[0]))] = page;
+	return 0;
+}
+
+/* A miss may be a library loaded since the last look: refresh and try
+ * again, at once for a page not seen missing before (a fresh dlopen),
+ * else at most every 200 ms (code that is in no file, a JIT). */
 const struct prof_mod *prof_space_find(struct prof_space *s, uint64_t addr)
 {
 	const struct prof_mod *m = search(s, addr);
 
 	if (m)
 		return m;
-	if (prof_space_refresh(s, 0) == 0)
+	if (prof_space_refresh(s, !missed_before(s, addr)) == 0)
 		m = search(s, addr);
 	if (!m)
 		s->unknown++;

@@ -85,13 +85,38 @@ int main(int argc, char **argv)
 		case 'l': with_lines = 1; break;
 		case 'o': once = 1; break;
 		default:
-			fprintf(stderr, "usage: nsample [-m cpu|wall|mixed] -p PID [-d S] [-r HZ] [-i] [-l] [-o]\n");
+			fprintf(stderr, "usage: nsample [-m cpu|wall|mixed] (-p PID | -- CMD...) [-d S] [-r HZ] [-i] [-l] [-o]\n");
 			return 2;
 		}
 	}
+	if (!o.pid && optind < argc) {
+		/* Launch: like the sampler, attach once the command runs. */
+		char self[4096], exe[4096], path[64];
+		ssize_t n1 = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+		o.argv = argv + optind;
+		o.pid = fork();
+		if (o.pid == 0) {
+			execvp(argv[optind], argv + optind);
+			_exit(127);
+		}
+		snprintf(path, sizeof(path), "/proc/%d/exe", (int)o.pid);
+		for (int i = 0; i < 1000; i++) {
+			ssize_t n2 = readlink(path, exe, sizeof(exe) - 1);
+
+			if (n1 > 0 && n2 > 0 && (n1 != n2 || memcmp(self, exe, (size_t)n1)))
+				break;
+			usleep(1000);
+		}
+		o.pid = 0 - o.pid;	/* attach() sees a launch: argv set, pid 0 */
+	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	if (b->attach(&e, o.pid, &o, err, sizeof(err)) != 0) {
+	pid_t pid = o.pid < 0 ? -o.pid : o.pid;
+
+	if (o.pid < 0)
+		o.pid = 0;
+	if (b->attach(&e, pid, &o, err, sizeof(err)) != 0) {
 		fprintf(stderr, "nsample: %s\n", err);
 		return 1;
 	}
@@ -111,6 +136,8 @@ int main(int argc, char **argv)
 			usleep((useconds_t)(d * 1e6));
 	}
 	b->detach(e);
+	if (o.argv)
+		kill(pid, SIGKILL);
 	printf("# stacks %lu errors %lu\n", nstacks, errors);
 	return 0;
 }
