@@ -51,7 +51,7 @@ test_expect_success 'cpu mode: 12-deep chain with names and lines in >= 99% of s
 	start_target target chain &&
 	"$NSAMPLE" -p $PID -d 1.5 -l >out &&
 	kill $PID &&
-	n=$(grep -c "^S " out) && say "$n samples" && [ $n -ge 50 ] &&
+	n=$(grep -c "^S " out) && say "$n samples" && [ $n -ge 10 ] &&
 	re=$(chain_re) && p=$(share out "$re") && say "full chain in $p%" &&
 	[ $p -ge 99 ]
 '
@@ -61,7 +61,7 @@ test_expect_success 'cpu mode: stripped binary, same depth, frames named module+
 	start_target stripped chain &&
 	"$NSAMPLE" -p $PID -d 1.5 >out &&
 	kill $PID &&
-	n=$(grep -c "^S " out) && [ $n -ge 50 ] &&
+	n=$(grep -c "^S " out) && say "$n samples" && [ $n -ge 10 ] &&
 	u="stripped[+]0x[0-9a-f]+" && re="__libc_start_call_main;$u" &&
 	for i in $(seq 1 12); do re="$re;$u"; done &&
 	p=$(share out "$re\$") &&

@@ -28,7 +28,7 @@ test_expect_success 'wall --idle: the thread blocked in read() on a pipe, with i
 	say "$n blocked samples of $(count "^S " out)" &&
 	test_grep -q "^S [0-9]* idle .*reader_thread;reader_outer;reader_inner;read" out &&
 	test_grep -q "^S [0-9]* cpu .*main;spin_main" out &&
-	[ $(count "cpu .*reader_inner" out) = 0 ] && [ $n -ge 50 ] &&
+	[ $(count "cpu .*reader_inner" out) = 0 ] && [ $n -ge 20 ] &&
 	"$NSAMPLE" -m wall -p $PID -d 0.5 >out2 &&
 	[ $(count reader_inner out2) = 0 ] && test_grep -q "main;spin_main" out2 &&
 	kill $PID
