@@ -18,3 +18,11 @@ tracer_cc() {
 	cc -O1 -g -pthread -I"$SRCDIR/tracer" "$@" -o "$name" "$src" \
 		-L"$LIBDIR" -lsonda -Wl,-rpath,"$LIBDIR"
 }
+
+# test_expect_code N CMD...: CMD exits with status N.
+test_expect_code() {
+	want=$1; shift
+	"$@"
+	rc=$?
+	[ "$rc" = "$want" ] || { echo "exit status $rc, expected $want: $*"; return 1; }
+}

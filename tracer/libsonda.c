@@ -41,8 +41,6 @@
 #define NONE UINT32_MAX
 #define PERF_DATA_SIZE 4096	/* one page of context-switch records */
 
-#pragma weak store_save
-
 #define TLS_IE __attribute__((tls_model("initial-exec")))
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
@@ -848,8 +846,6 @@ static int flush_locked(int at_exit)
 	p = store_profile_new();
 	if (!p) {
 		snprintf(err, sizeof(err), "out of memory");
-	} else if (!store_save) {
-		snprintf(err, sizeof(err), "this build has no store writer");
 	} else if (sonda_region_load(g.region_path, p, err, sizeof(err)) &&
 		   store_save(g.output, p, err, sizeof(err)) == 0) {
 		rc = 0;

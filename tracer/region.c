@@ -18,9 +18,6 @@
 
 #define SEQ_TRIES 16
 
-/* Until the store's writer is in every build (see cmd-record.c). */
-#pragma weak store_save
-
 void sonda_region_default_path(long pid, char *buf, size_t len)
 {
 	snprintf(buf, len, "/dev/shm/sonda-%ld", pid);
@@ -124,7 +121,7 @@ static struct store_task *row_get(struct rows *r, uint32_t session, uint32_t thr
 static void row_add(struct store_task *t, uint64_t calls, int64_t wall, int64_t self, int64_t cpu,
 		    int64_t min, int64_t max, const uint32_t *hist)
 {
-	if (!t || !calls)
+	if (!t)
 		return;
 	t->calls += calls;
 	t->wall_ns += wall;
@@ -288,8 +285,11 @@ static int slot_load(struct load *L, uint32_t idx, struct sonda_slot *sum)
 		uint32_t kind, name;
 
 		task_copy(te, &tasks[i]);
+		task_names[i] = store_string_intern(L->p, te->name);
+		if (!te->calls)
+			continue;	/* only ever opened */
 		kind = te->kind == STORE_TASK_SPAN ? STORE_TASK_SPAN : STORE_TASK_TASK;
-		name = task_names[i] = store_string_intern(L->p, te->name);
+		name = task_names[i];
 		for (int m = 0; m < 2; m++)
 			row_add(row_get(&L->rows, L->session, m ? 0 : thread, name, 0, kind), te->calls,
 				te->wall_ns, te->self_ns, te->cpu_ns, te->min_ns, te->max_ns, te->hist);
@@ -300,6 +300,8 @@ static int slot_load(struct load *L, uint32_t idx, struct sonda_slot *sum)
 		uint32_t name;
 
 		memcpy(&f, &funcs[i], sizeof(f));
+		if (!f.calls)
+			continue;
 		name = name_addr(&L->nm, L->p, f.addr);
 		for (int m = 0; m < 2; m++)
 			row_add(row_get(&L->rows, L->session, m ? 0 : thread, name, 0, STORE_TASK_FUNCTION),
@@ -310,7 +312,7 @@ static int slot_load(struct load *L, uint32_t idx, struct sonda_slot *sum)
 		uint32_t callee, caller;
 
 		memcpy(&e, &edges[i], sizeof(e));
-		if (!e.caller)
+		if (!e.caller || !e.calls)
 			continue;	/* a root call: its function row says it all */
 		callee = name_addr(&L->nm, L->p, e.callee);
 		caller = name_addr(&L->nm, L->p, e.caller);
@@ -458,8 +460,12 @@ uint32_t sonda_region_load(const char *path, struct store_profile *p, char *err,
 	ss.version = PACKAGE_VERSION;
 	ss.mode = "trace";
 	ss.start_ns = L.h.start_realtime_ns;
+	/* a process that died never set its end: the file's mtime is the best
+	 * clue (mapped writes may not move it), never before the start */
 	ss.end_ns = L.h.end_realtime_ns ? L.h.end_realtime_ns
 					: (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+	if (ss.end_ns < ss.start_ns)
+		ss.end_ns = ss.start_ns;
 	ss.last_error = "";
 	L.session = store_session_add(p, &ss);
 	used = __atomic_load_n(&((const struct sonda_region_header *)m)->sections[L.threads - ((const struct sonda_region_header *)m)->sections].used, __ATOMIC_ACQUIRE);
@@ -529,9 +535,7 @@ long sonda_region_save(const char *path, const char *out, char *err, size_t errl
 	if (sid) {
 		const struct store_session *s = store_session_get(p, sid);
 
-		if (!store_save)
-			fail(err, errlen, "this build has no store writer");
-		else if (store_save(out, p, err, errlen) == 0)
+		if (store_save(out, p, err, errlen) == 0)
 			pid = s ? (long)s->pid : 0;
 	}
 	store_profile_free(p);
