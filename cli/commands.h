@@ -4,3 +4,4 @@
 CLI_COMMAND(record)
 CLI_COMMAND(run)
 CLI_COMMAND(recover)
+CLI_COMMAND(info)

@@ -23,8 +23,8 @@ tests_unit_test_store_views_SOURCES = tests/unit/test-store-views.c tests/unit/s
 tests_unit_test_store_views_CFLAGS = $(unit_cflags)
 tests_unit_test_store_views_LDADD = $(unit_ldadd) $(SQLITE_LIBS)
 
-# Not a test by itself: tests/t/t1010-store-kill.sh drives it.
-check_PROGRAMS += tests/unit/store-writer-loop
-tests_unit_store_writer_loop_SOURCES = tests/unit/store-writer-loop.c
-tests_unit_store_writer_loop_CFLAGS = $(unit_cflags)
-tests_unit_store_writer_loop_LDADD = $(unit_ldadd)
+# Not a test by itself: tests/t/t1*.sh drive it.
+check_PROGRAMS += tests/unit/store-tool
+tests_unit_store_tool_SOURCES = tests/unit/store-tool.c tests/unit/store-fixture.h
+tests_unit_store_tool_CFLAGS = $(unit_cflags)
+tests_unit_store_tool_LDADD = $(unit_ldadd)

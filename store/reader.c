@@ -423,7 +423,18 @@ static int check_store(struct loader *l)
 		return sql_error(l);
 	}
 	if (strcmp(col_text(s, 0), "ok")) {
-		snprintf(l->err, l->errlen, "corrupt store (%s)", col_text(s, 0));
+		char why[200], *c;
+		const char *t = col_text(s, 0);
+
+		/* quick_check reports several lines; the reason must be one. */
+		if (!strncmp(t, "*** in database main ***", 24))
+			t += 24;
+		t += strspn(t, " \n");
+		snprintf(why, sizeof(why), "%s", t);
+		for (c = why; *c; c++)
+			if (*c == '\n' || *c == '\r')
+				*c = ' ';
+		snprintf(l->err, l->errlen, "corrupt store (%s)", why);
 		sqlite3_finalize(s);
 		return -1;
 	}
@@ -478,4 +489,59 @@ struct store_profile *store_load(const char *path, char *err, size_t errlen)
 	/* Loaded rows are on disk already: nothing is dirty. */
 	store_profile_mark_synced(l.p);
 	return l.p;
+}
+
+static const char *const tables[] = {
+	"strings", "frames", "callsites", "sessions", "threads", "samples", "task_stats",
+	"allocs", "snapshots", "snapshot_sites", "events",
+};
+
+int store_count_rows(const char *path, struct store_table_rows *out, size_t n, char *err,
+		     size_t errlen)
+{
+	struct loader l = { .err = err, .errlen = errlen };
+	size_t i;
+
+	if (check_file(path, err, errlen) < 0)
+		return -1;
+	if (sqlite3_open_v2(path, &l.db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot open: %s", sqlite3_errmsg(l.db));
+		sqlite3_close(l.db);
+		return -1;
+	}
+	for (i = 0; i < n && i < sizeof(tables) / sizeof(tables[0]); i++) {
+		char sql[64];
+
+		snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM %s", tables[i]);
+		out[i].table = tables[i];
+		if (query_int(&l, sql, &out[i].rows) < 0) {
+			sqlite3_close(l.db);
+			return -1;
+		}
+	}
+	sqlite3_close(l.db);
+	return (int)i;
+}
+
+int store_meta(const char *path, const char *key, char *buf, size_t len)
+{
+	sqlite3 *db;
+	sqlite3_stmt *s;
+	int rc = -1;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+		sqlite3_close(db);
+		return -1;
+	}
+	if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = ?", -1, &s, NULL) ==
+	    SQLITE_OK) {
+		sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+		if (sqlite3_step(s) == SQLITE_ROW) {
+			snprintf(buf, len, "%s", col_text(s, 0));
+			rc = 0;
+		}
+		sqlite3_finalize(s);
+	}
+	sqlite3_close(db);
+	return rc;
 }

@@ -257,4 +257,16 @@ int store_save(const char *path, struct store_profile *p, char *err, size_t errl
  * newer schema, a corrupt store. */
 struct store_profile *store_load(const char *path, char *err, size_t errlen);
 
+/* Rows per table as they are on disk (one sample key may span several
+ * rows, one per writer sync), for `sonda info`.  Fills up to n entries in
+ * the schema's table order and returns how many, or -1 with a reason. */
+struct store_table_rows {
+	const char *table;
+	int64_t rows;
+};
+int store_count_rows(const char *path, struct store_table_rows *out, size_t n, char *err,
+		     size_t errlen);
+/* meta values ("sonda_version", "created", ...) into buf; -1 when absent. */
+int store_meta(const char *path, const char *key, char *buf, size_t len);
+
 #endif

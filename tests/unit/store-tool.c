@@ -1,9 +1,9 @@
-/* store-writer-loop.c - a writer that never stops, for the SIGKILL test (tests/t/t1010-store-kill.sh).
+/* store-tool.c - stores for the shell tests (tests/t/t1*.sh): a known profile, and a writer that never stops.
  *
- *   store-writer-loop PATH    write batches of exactly 100 samples forever;
+ *   store-tool fixture PATH   save the hand-built profile of store-fixture.h
+ *   store-tool loop PATH      write batches of exactly 100 samples forever;
  *                             after each flush print "committed N" (samples on disk)
- *   store-writer-loop --check PATH
- *                             load PATH and print "samples N batches-whole yes|no"
+ *   store-tool check PATH     load PATH and print "samples N batches-whole yes|no"
  */
 #include "config.h"
 
@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "store/store.h"
+#include "tests/unit/store-fixture.h"
 
 #define BATCH 100
 
@@ -22,7 +23,7 @@ static int check(const char *path)
 	uint64_t total = 0;
 
 	if (!p) {
-		fprintf(stderr, "store-writer-loop: %s: %s\n", path, err);
+		fprintf(stderr, "store-tool: %s: %s\n", path, err);
 		return 1;
 	}
 	for (uint32_t i = 0; i < store_nstacks(p); i++)
@@ -33,9 +34,27 @@ static int check(const char *path)
 	return 0;
 }
 
-int main(int argc, char **argv)
+static int fixture(const char *path)
 {
-	struct store_session s = { .pid = 1, .command = "store-writer-loop", .runtime = "native",
+	struct store_profile *p = store_profile_new();
+	struct fixture x;
+	char err[256];
+	int rc;
+
+	fixture_build(p, &x);
+	fixture_samples(p, &x, 1);
+	fixture_samples(p, &x, 0);
+	fixture_stats(p, &x);
+	rc = store_save(path, p, err, sizeof(err));
+	if (rc < 0)
+		fprintf(stderr, "store-tool: %s\n", err);
+	store_profile_free(p);
+	return rc < 0;
+}
+
+static int loop(const char *path)
+{
+	struct store_session s = { .pid = 1, .command = "store-tool loop", .runtime = "native",
 				   .mode = "cpu", .rate_hz = 1000 };
 	struct store_profile *p;
 	struct store_writer *w;
@@ -43,16 +62,10 @@ int main(int argc, char **argv)
 	uint64_t n = 0;
 	char err[256];
 
-	if (argc == 3 && !strcmp(argv[1], "--check"))
-		return check(argv[2]);
-	if (argc != 2) {
-		fprintf(stderr, "usage: store-writer-loop [--check] PATH\n");
-		return 2;
-	}
 	p = store_profile_new();
-	w = store_writer_open(argv[1], err, sizeof(err));
+	w = store_writer_open(path, err, sizeof(err));
 	if (!p || !w) {
-		fprintf(stderr, "store-writer-loop: %s\n", err);
+		fprintf(stderr, "store-tool: %s\n", err);
 		return 1;
 	}
 	session = store_session_add(p, &s);
@@ -87,4 +100,16 @@ int main(int argc, char **argv)
 		}
 		nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
 	}
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 3 && !strcmp(argv[1], "check"))
+		return check(argv[2]);
+	if (argc == 3 && !strcmp(argv[1], "fixture"))
+		return fixture(argv[2]);
+	if (argc == 3 && !strcmp(argv[1], "loop"))
+		return loop(argv[2]);
+	fprintf(stderr, "usage: store-tool fixture|loop|check PATH\n");
+	return 2;
 }
