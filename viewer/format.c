@@ -3,7 +3,13 @@
 
 #include "viewer/viewer.h"
 
+#include <langinfo.h>
+#include <locale.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 int view_frame_label(const struct store_profile *p, uint32_t frame, char *buf, size_t n)
 {
@@ -172,4 +178,29 @@ void view_text_fit(FILE *f, const char *s, size_t width, int utf8, int pad)
 	for (i = 0; i < width - dots; i++)
 		u = put_char(f, u);
 	fputs(utf8 ? "\xe2\x80\xa6" : "...", f);
+}
+
+int view_term_width(int fd)
+{
+	const char *env = getenv("COLUMNS");
+	struct winsize ws;
+
+	if (env && *env) {
+		long v = strtol(env, NULL, 10);
+
+		if (v > 0 && v < 100000)
+			return (int)v;
+	}
+	if (isatty(fd) && ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+		return ws.ws_col;
+	return isatty(fd) ? 80 : 0;
+}
+
+int view_term_utf8(void)
+{
+	const char *cs;
+
+	setlocale(LC_CTYPE, "");
+	cs = nl_langinfo(CODESET);
+	return cs && (!strcasecmp(cs, "UTF-8") || !strcasecmp(cs, "utf8"));
 }

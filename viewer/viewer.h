@@ -166,6 +166,12 @@ size_t view_text_width(const char *s);
  * utf8, else "...") when cut; pads with spaces to width when pad. */
 void view_text_fit(FILE *f, const char *s, size_t width, int utf8, int pad);
 
+/* Columns to fit a table into: $COLUMNS when set, else the terminal's
+ * width when fd is one, else 0 (no limit). */
+int view_term_width(int fd);
+/* Whether the locale's character set is UTF-8 (for "…"). */
+int view_term_utf8(void);
+
 /* ---- flame.c: a call tree merged by frame label ---- */
 
 struct view_flame_node {
@@ -268,8 +274,11 @@ int view_report(FILE *f, const struct store_profile *p, const struct view_report
 struct view_diff_opts {
 	enum view_report_format format;	/* table or json */
 	long limit;
-	int width;
+	int width;		/* table: cut rows to this many columns; 0: no limit */
+	int ellipsis_utf8;
 };
+/* Per function (matched by name, file, module), self and total percent in
+ * base and cur and their change, largest change of self percent first. */
 int view_diff(FILE *f, const struct store_profile *base, const struct store_profile *cur,
 	      const struct view_diff_opts *o, char *err, size_t errlen);
 
