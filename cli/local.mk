@@ -6,3 +6,5 @@ sonda_LDADD = viewer/libviewer.la profiler/libprofiler.la store/libstore.la
 sonda_SOURCES += cli/cmd-run.c cli/cmd-recover.c
 sonda_LDADD += tracer/libregion.la store/libstore.la $(SQLITE_LIBS) $(ELF_LIBS)
 sonda_CPPFLAGS = $(AM_CPPFLAGS) -DSONDA_LIBDIR='"$(libdir)"'
+# report, export, diff
+sonda_SOURCES += cli/cmd-report.c cli/cmd-export.c cli/cmd-diff.c

@@ -3,7 +3,6 @@
 
 #include "viewer/table.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -92,14 +91,19 @@ struct ranked {
 	double self, total;
 };
 
+static double mag(double x)
+{
+	return x < 0 ? -x : x;
+}
+
 static int cmp_ranked(const void *x, const void *y)
 {
 	const struct ranked *a = x, *b = y;
 
-	if (fabs(a->self) != fabs(b->self))
-		return fabs(a->self) < fabs(b->self) ? 1 : -1;
-	if (fabs(a->total) != fabs(b->total))
-		return fabs(a->total) < fabs(b->total) ? 1 : -1;
+	if (mag(a->self) != mag(b->self))
+		return mag(a->self) < mag(b->self) ? 1 : -1;
+	if (mag(a->total) != mag(b->total))
+		return mag(a->total) < mag(b->total) ? 1 : -1;
 	return a->row < b->row ? -1 : a->row > b->row;
 }
 

@@ -23,11 +23,11 @@ int view_frame_label(const struct store_profile *p, uint32_t frame, char *buf, s
 	file = store_string(p, fr->file);
 	if (!*fn)
 		fn = "[unknown]";
-	if (!*file)
+	/* Without a line the file says little a flame graph needs: as folded
+	 * stacks have it, "function" alone. */
+	if (!*file || fr->line <= 0)
 		return snprintf(buf, n, "%s", fn);
-	if (fr->line > 0)
-		return snprintf(buf, n, "%s (%s:%d)", fn, file, (int)fr->line);
-	return snprintf(buf, n, "%s (%s)", fn, file);
+	return snprintf(buf, n, "%s (%s:%d)", fn, file, (int)fr->line);
 }
 
 /* Length of the valid UTF-8 sequence at s (1-4) with its code point in

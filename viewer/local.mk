@@ -10,3 +10,9 @@ check_PROGRAMS += tests/unit/test-view-aggregate
 tests_unit_test_view_aggregate_SOURCES = tests/unit/test-view-aggregate.c tests/unit/view-fixture.h
 tests_unit_test_view_aggregate_CFLAGS = $(unit_cflags)
 tests_unit_test_view_aggregate_LDADD = $(unit_ldadd)
+
+# A writer of stores with known contents for tests/t/t2*.sh.
+check_PROGRAMS += tests/unit/mkstore
+tests_unit_mkstore_SOURCES = tests/unit/mkstore.c tests/unit/view-fixture.h
+tests_unit_mkstore_CFLAGS = $(unit_cflags)
+tests_unit_mkstore_LDADD = $(unit_ldadd)

@@ -150,8 +150,8 @@ uint32_t view_snapshot_find(const struct store_profile *p, const char *label);
 
 /* ---- format.c: names and escaping ---- */
 
-/* "function (file:line)", "function (file)" without a line, "function"
- * without a file; writes at most n bytes (always terminated); returns the
+/* "function (file:line)", or "function" when the line is not known
+ * ("[unknown]" for an empty name); writes at most n bytes (always terminated); returns the
  * length it needed, like snprintf. */
 int view_frame_label(const struct store_profile *p, uint32_t frame, char *buf, size_t n);
 /* Writes s as a JSON string (quotes included): control characters as
