@@ -6,6 +6,12 @@ tracer_prereqs() {
 	if [ ! -f "$LIBDIR/libsonda.so" ]; then TRACER_SKIP="libsonda.so not built"; return 1; fi
 	if ! command -v cc >/dev/null; then TRACER_SKIP="no C compiler"; return 1; fi
 	if ! command -v sqlite3 >/dev/null; then TRACER_SKIP="no sqlite3 shell"; return 1; fi
+	# A sanitizer build of libsonda brings libasan into fixtures built
+	# without it: let it load late, and let crashes be crashes.
+	if ldd "$LIBDIR/libsonda.so" 2>/dev/null | grep -q libasan; then
+		ASAN_OPTIONS="verify_asan_link_order=0:detect_leaks=0:handle_segv=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+		export ASAN_OPTIONS
+	fi
 	SONDA_OUTPUT=probe.db SONDA_ROOT_PID=$$ "$SONDA" run -o probe.db -- true 2>probe.err
 	if [ ! -s probe.db ]; then TRACER_SKIP="this build cannot write stores: $(head -1 probe.err)"; return 1; fi
 	rm -f probe.db probe.err

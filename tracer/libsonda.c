@@ -75,6 +75,8 @@ struct tstate {
 	uint16_t fhash[FUNC_HASH];	/* function index + 1 */
 	uint16_t ehash[EDGE_HASH];	/* edge index + 1 */
 	uint32_t factive[SONDA_FUNCS];	/* open activations, for recursion */
+	uint32_t last_caller[SONDA_FUNCS];	/* the edge a function was last called through */
+	uint32_t last_edge[SONDA_FUNCS];
 	uint32_t eactive[SONDA_EDGES];
 	struct task_frame stack[DEPTH_MAX];
 	struct func_frame fstack[FDEPTH_MAX];
@@ -755,7 +757,13 @@ static void func_enter(void *fn)
 		ts->factive[f->func]++;
 		caller = d > 0 ? ts->fstack[d - 1].func : NONE;
 		if (d == 0 || caller != NONE) {
-			f->edge = edge_find(ts, caller, f->func);
+			if (ts->last_caller[f->func] == caller + 2 && ts->last_edge[f->func] != NONE) {
+				f->edge = ts->last_edge[f->func];
+			} else {
+				f->edge = edge_find(ts, caller, f->func);
+				ts->last_caller[f->func] = caller + 2;	/* 0: never; 1: no caller */
+				ts->last_edge[f->func] = f->edge;
+			}
 			if (f->edge != NONE)
 				ts->eactive[f->edge]++;
 		}

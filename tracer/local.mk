@@ -17,3 +17,4 @@ tracer_libsonda_la_LIBADD = tracer/libregion.la store/libstore.la $(SQLITE_LIBS)
 tracer_libsonda_la_LDFLAGS = $(AM_LDFLAGS) -version-info 0:0:0 -no-undefined \
 	-export-symbols-regex '^(sonda_(task_begin|task_end|span_start|span_finish|flush|thread_name|mark)|__cyg_profile_func_(enter|exit))$$'
 EXTRA_DIST += tests/tracer-lib.sh $(wildcard $(srcdir)/tests/fixtures/tracer/*.c)
+EXTRA_DIST += bench/tracer/run.sh bench/tracer/calls.c bench/tracer/tasks.c
