@@ -902,9 +902,10 @@ static void command_read(char *buf, size_t len)
 			buf[i] = ' ';
 }
 
-/* SONDA_OUTPUT, made per process when it is not the process `sonda run`
- * started (a forked or exec'd child), else sonda-PID.db. */
-static void output_choose(void)
+/* SONDA_OUTPUT, made per process in a process other than the one `sonda
+ * run` started (a forked or exec'd child: SONDA_ROOT_PID is another pid),
+ * else sonda-PID.db. */
+static void output_choose(int forked)
 {
 	const char *out = getenv("SONDA_OUTPUT");
 	const char *root = getenv("SONDA_ROOT_PID");
@@ -914,7 +915,7 @@ static void output_choose(void)
 		snprintf(g.output, sizeof(g.output), "sonda-%ld.db", pid);
 		return;
 	}
-	if (root && atol(root) == pid) {
+	if (!forked && (!root || atol(root) == pid)) {
 		snprintf(g.output, sizeof(g.output), "%s", out);
 		return;
 	}
@@ -933,7 +934,7 @@ static size_t page_up(size_t n)
 }
 
 /* Creates and maps this process's region; 0 or -1. */
-static int region_create(void)
+static int region_create(int forked)
 {
 	struct sonda_region_header *h;
 	const char *env = getenv("SONDA_REGION");
@@ -942,7 +943,7 @@ static int region_create(void)
 	int nsec = 0, fd;
 	void *m;
 
-	if (env && *env && (!root || atol(root) == (long)getpid()))
+	if (env && *env && !forked && (!root || atol(root) == (long)getpid()))
 		snprintf(g.region_path, sizeof(g.region_path), "%s", env);
 	else
 		sonda_region_default_path((long)getpid(), g.region_path, sizeof(g.region_path));
@@ -1055,8 +1056,8 @@ static void fork_child(void)
 	munmap(g.base, g.hdr->file_size);
 	g.base = NULL;
 	g.hdr = NULL;
-	output_choose();
-	if (region_create() < 0)
+	output_choose(1);
+	if (region_create(1) < 0)
 		return;
 	span_pool_init();
 	g.active = 1;
@@ -1083,8 +1084,8 @@ __attribute__((constructor)) static void sonda_init(void)
 	g.timeline = env_on("SONDA_TIMELINE");
 	g.cpu = !getenv("SONDA_CPU") || env_on("SONDA_CPU");
 	g.tsc = tsc_usable() && (!getenv("SONDA_CLOCK") || strcmp(getenv("SONDA_CLOCK"), "monotonic"));
-	output_choose();
-	if (region_create() < 0)
+	output_choose(0);
+	if (region_create(0) < 0)
 		return;
 	g.key_ok = pthread_key_create(&g.key, thread_exit) == 0;
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
