@@ -1,0 +1,67 @@
+#!/bin/sh
+# t5002-native-dump: one look at every thread agrees with gdb; launched commands; binaries deleted after start.
+. "$(dirname "$0")/../lib.sh"
+
+NSAMPLE=$BUILDDIR/tests/native/nsample
+SRC=$SRCDIR/tests/fixtures/native/target.c
+
+start_target() {
+	prog=$1; shift
+	test_spawn "./$prog" "$@" >"$prog.out"
+	PID=$SPAWNED
+	test_wait_for "grep -q ready $prog.out" 5
+}
+
+if ! command -v gcc >/dev/null 2>&1 || ! gcc -O2 -g -fomit-frame-pointer -pthread -o target "$SRC"; then
+	test_skip 'native dump' 'no gcc'
+	test_done
+fi
+
+# "TID f1 f2 ..." per thread, root first, only the fixture's own functions
+# (libc's aliases differ between tools: __GI___libc_read, __libc_read).
+ours_nsample() {
+	sed -n 's/^S \([0-9]*\) [a-z]* /\1 /p' "$1" | while read -r tid frames; do
+		printf '%s' "$tid"
+		echo "$frames" | tr ';' '\n' | grep 'target\.c:' | cut -d: -f1 | tr '\n' ' ' | sed 's/^/ /; s/ $//'
+		echo
+	done | sort
+}
+ours_gdb() {
+	awk '/^Thread / { if (tid) print tid, f; f = ""; match($0, /LWP [0-9]+/); tid = substr($0, RSTART + 4, RLENGTH - 4) }
+	     /^#[0-9]+ / && /target\.c:[0-9]+$/ { name = ($3 == "in") ? $4 : $2; f = name (f == "" ? "" : " " f) }
+	     END { if (tid) print tid, f }' "$1" | sort
+}
+
+if command -v gdb >/dev/null 2>&1; then
+	test_expect_success 'wall dump of every thread agrees with gdb thread apply all bt' '
+		start_target target block &&
+		"$NSAMPLE" -m wall -o -i -l -p $PID >dump &&
+		timeout 60 gdb -batch -p $PID -ex "thread apply all bt" >gdb.out 2>/dev/null;
+		ours_nsample dump >a && ours_gdb gdb.out >b && say "$(cat a)" &&
+		test_cmp b a && [ $(wc -l <a) = 2 ] && kill $PID
+	'
+else
+	test_skip 'wall dump of every thread agrees with gdb thread apply all bt' 'no gdb'
+fi
+
+test_expect_success 'wall mode on a launched command' '
+	"$NSAMPLE" -m wall -d 1 -- ./target chain >out &&
+	test_grep -q "main;f1;f2;f3;f4;f5;f6;f7;f8;f9;f10;f11;f12\$" out
+'
+
+if "$NSAMPLE" -d 0.05 -- ./target chain >/dev/null 2>&1; then
+	test_expect_success 'cpu mode on a launched command, threads it creates included' '
+		"$NSAMPLE" -d 1.5 -- ./target late 300 >out &&
+		for w in worker_a worker_b worker_c; do test_grep -q "start_thread;$w\$" out || return 1; done
+	'
+else
+	test_skip 'cpu mode on a launched command, threads it creates included' 'perf events not permitted'
+fi
+
+test_expect_success 'a binary deleted after start is still symbolized' '
+	cp target doomed && start_target doomed chain && rm doomed &&
+	"$NSAMPLE" -m wall -d 0.5 -l -p $PID >out && kill $PID &&
+	test_grep -q "main:target.c:[0-9]*;f1:target.c:[0-9]*;.*f12:target.c:[0-9]*\$" out
+'
+
+test_done
