@@ -67,10 +67,6 @@ static int cpu_sample(struct prof_engine *e, prof_emit_fn emit, void *ctx, char 
 		snprintf(err, errlen, "process %d exited", (int)e->nat.pid);
 		return -ESRCH;
 	}
-	if (n == 0 && !prof_nat_alive(e->nat.pid)) {
-		snprintf(err, errlen, "process %d exited", (int)e->nat.pid);
-		return -ESRCH;
-	}
 	return 0;
 }
 

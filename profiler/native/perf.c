@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 #include <signal.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "profiler/native/native.h"
@@ -32,6 +33,7 @@ struct ring {
 	int fd;
 	void *base;	/* metadata page, then the data pages */
 	int seen;	/* still in /proc/PID/task at the last scan */
+	int exited;	/* its PERF_RECORD_EXIT was read */
 };
 
 struct prof_perf {
@@ -44,7 +46,18 @@ struct prof_perf {
 	uint64_t lost;
 	uint8_t *rec;	/* one record copied out of the ring */
 	size_t page;
+	pid_t born[64];	/* threads announced by PERF_RECORD_FORK, not yet opened */
+	size_t nborn;
+	int64_t scanned_ns, checked_ns;
 };
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 static long perf_open_on(struct perf_event_attr *a, pid_t tid, int cpu)
 {
@@ -86,6 +99,9 @@ static void fill_attr(struct perf_event_attr *a, uint32_t type, uint64_t config,
 	a->exclude_kernel = !kernel;
 	a->exclude_hv = 1;
 	a->inherit = inherit;
+	/* FORK and EXIT records: a new thread gets its event at the next
+	 * read, without listing /proc/PID/task at every tick. */
+	a->task = !inherit;
 	a->disabled = 0;
 	a->wakeup_events = 1;
 }
@@ -217,6 +233,7 @@ struct prof_perf *prof_perf_open(pid_t pid, int inherit, double hz, char *err, s
 	p->pid = pid;
 	p->inherit = inherit;
 	p->page = (size_t)sysconf(_SC_PAGESIZE);
+	p->scanned_ns = mono_ns();
 	p->rec = malloc(65536);
 	if (!p->rec || choose_event(p, hz > 0 ? hz : 100, err, errlen) != 0)
 		goto out_free;
@@ -313,6 +330,20 @@ static int parse_sample(struct prof_perf *p, const uint8_t *rec, size_t len,
 	return 0;
 }
 
+static void note_task(struct prof_perf *p, int fork, pid_t tid)
+{
+	struct ring *r = find_ring(p, tid);
+
+	if (!fork) {
+		if (r)
+			r->exited = 1;
+	} else if (!r && p->nborn < sizeof(p->born) / sizeof(p->born[0])) {
+		p->born[p->nborn++] = tid;
+	} else if (!r) {
+		p->scanned_ns = 0;	/* too many at once: list them all */
+	}
+}
+
 static int drain_ring(struct prof_perf *p, struct ring *r, prof_perf_cb cb, void *ctx)
 {
 	struct perf_event_mmap_page *meta = r->base;
@@ -340,7 +371,14 @@ static int drain_ring(struct prof_perf *p, struct ring *r, prof_perf_cb cb, void
 			memcpy(p->rec + (size - off), data, h.size - (size - off));
 		}
 		tail += h.size;
-		if (h.type == PERF_RECORD_LOST) {
+		if ((h.type == PERF_RECORD_FORK || h.type == PERF_RECORD_EXIT) &&
+		    h.size >= sizeof(h) + 16) {
+			uint32_t ids[4];	/* pid, ppid, tid, ptid */
+
+			memcpy(ids, p->rec + sizeof(h), 16);
+			if ((pid_t)ids[0] == p->pid && !p->inherit)
+				note_task(p, h.type == PERF_RECORD_FORK, (pid_t)ids[2]);
+		} else if (h.type == PERF_RECORD_LOST) {
 			uint64_t lost[2];
 
 			if (h.size >= sizeof(h) + 16) {
@@ -357,15 +395,29 @@ static int drain_ring(struct prof_perf *p, struct ring *r, prof_perf_cb cb, void
 	return n;
 }
 
+/* Each read drains every ring, opens events for the threads announced
+ * since, and lists /proc/PID/task once a second as a safety net. */
 int prof_perf_read(struct prof_perf *p, prof_perf_cb cb, void *ctx)
 {
-	int n = 0;
-	int gone = prof_perf_scan(p) == -ESRCH;
+	int n = 0, gone = 0;
+	int64_t now = mono_ns();
 
+	if (now - p->scanned_ns >= 1000000000) {
+		p->scanned_ns = now;
+		gone = prof_perf_scan(p) == -ESRCH;
+	}
 	for (size_t i = 0; i < p->n; i++)
 		n += drain_ring(p, &p->r[i], cb, ctx);
+	for (size_t i = 0; i < p->nborn; i++)
+		if (!find_ring(p, p->born[i]))
+			open_ring(p, p->born[i], -1);
+	p->nborn = 0;
+	if (n == 0 && !gone && now - p->checked_ns >= 100000000) {
+		p->checked_ns = now;
+		gone = !prof_nat_alive(p->pid);
+	}
 	for (size_t i = 0; i < p->n;) {
-		if (!p->r[i].seen || gone) {
+		if (!p->r[i].seen || p->r[i].exited || gone) {
 			close_ring(p, &p->r[i]);
 			p->r[i] = p->r[--p->n];
 		} else {

@@ -153,8 +153,9 @@ static int wall_attach(struct prof_engine **ep, pid_t pid, const struct prof_opt
 	}
 	e->pause = prof_pause_new(pid, err, errlen);
 	/* One pause now, so that a refusal (ptrace_scope, another tracer)
-	 * is reported at attach, not as errors at every tick. */
-	if (e->pause && prof_pause_stop(e->pause, err, errlen) < 0) {
+	 * is reported at attach, not as errors at every tick.  Threads slow
+	 * to stop (a loaded machine) are not a refusal. */
+	if (e->pause && prof_pause_stop(e->pause, err, errlen) < 0 && !prof_pause_late(e->pause)) {
 		prof_pause_free(e->pause);
 		e->pause = NULL;
 	}

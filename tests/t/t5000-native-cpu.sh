@@ -14,10 +14,18 @@ share() {
 line_of() { grep -n "$1" "$SRC" | head -n 1 | cut -d: -f1; }
 
 # Starts ./$1 with args, waits for "ready", sets $PID.
+# Test bodies run in subshells, where test_spawn's list is lost: each
+# body kills what it started when it ends, passed or failed.
+track() {
+	PIDS="${PIDS:-} $*"
+	trap 'kill -9 $PIDS 2>/dev/null' EXIT
+}
+
 start_target() {
 	prog=$1; shift
 	test_spawn "./$prog" "$@" >"$prog.out"
 	PID=$SPAWNED
+	track $PID
 	test_wait_for "grep -q ready $prog.out" 5
 }
 
@@ -49,7 +57,7 @@ chain_re() {
 
 test_expect_success 'cpu mode: 12-deep chain with names and lines in >= 99% of samples' '
 	start_target target chain &&
-	"$NSAMPLE" -p $PID -d 1.5 -l >out &&
+	"$NSAMPLE" -r 1000 -p $PID -d 1.5 -l >out &&
 	kill $PID &&
 	n=$(grep -c "^S " out) && say "$n samples" && [ $n -ge 10 ] &&
 	re=$(chain_re) && p=$(share out "$re") && say "full chain in $p%" &&
@@ -59,7 +67,7 @@ test_expect_success 'cpu mode: 12-deep chain with names and lines in >= 99% of s
 test_expect_success 'cpu mode: stripped binary, same depth, frames named module+0xOFFSET' '
 	strip -o stripped target &&
 	start_target stripped chain &&
-	"$NSAMPLE" -p $PID -d 1.5 >out &&
+	"$NSAMPLE" -r 1000 -p $PID -d 1.5 >out &&
 	kill $PID &&
 	n=$(grep -c "^S " out) && say "$n samples" && [ $n -ge 10 ] &&
 	u="stripped[+]0x[0-9a-f]+" && re="__libc_start_call_main;$u" &&
@@ -70,7 +78,7 @@ test_expect_success 'cpu mode: stripped binary, same depth, frames named module+
 
 test_expect_success 'cpu mode: 30-deep stack of 9 KB frames, whole in >= 99%' '
 	start_target target deep &&
-	"$NSAMPLE" -p $PID -d 1.5 >out &&
+	"$NSAMPLE" -r 1000 -p $PID -d 1.5 >out &&
 	kill $PID &&
 	re="main" && for i in $(seq 1 30); do re="$re;d$i"; done &&
 	p=$(share out "$re\$") && say "whole 30-deep stack in $p%" && [ $p -ge 99 ]
@@ -79,7 +87,7 @@ test_expect_success 'cpu mode: 30-deep stack of 9 KB frames, whole in >= 99%' '
 test_expect_success 'cpu mode: frame-pointer build, whole chain in >= 99%' '
 	gcc -O2 -g -fno-omit-frame-pointer -pthread -o fp "$SRC" &&
 	start_target fp chain &&
-	"$NSAMPLE" -p $PID -d 1 >out &&
+	"$NSAMPLE" -r 1000 -p $PID -d 1 >out &&
 	kill $PID &&
 	p=$(share out "main;f1;f2;f3;f4;f5;f6;f7;f8;f9;f10;f11;f12\$") && say "$p%" && [ $p -ge 99 ]
 '

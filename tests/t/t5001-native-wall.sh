@@ -5,9 +5,17 @@
 NSAMPLE=$BUILDDIR/tests/native/nsample
 SRC=$SRCDIR/tests/fixtures/native/target.c
 
+# Test bodies run in subshells, where test_spawn's list is lost: each
+# body kills what it started when it ends, passed or failed.
+track() {
+	PIDS="${PIDS:-} $*"
+	trap 'kill -9 $PIDS 2>/dev/null' EXIT
+}
+
 start_target() {
 	test_spawn ./target "$@" >target.out
 	PID=$SPAWNED
+	track $PID
 	test_wait_for "grep -q ready target.out" 5
 }
 count() { grep -c "$1" "$2" || true; }
@@ -43,7 +51,7 @@ if [ $have_perf = yes ]; then
 	'
 	test_expect_success 'cpu mode: threads created after attach' '
 		start_target late 400 &&
-		"$NSAMPLE" -m cpu -p $PID -d 1.5 >out &&
+		"$NSAMPLE" -m cpu -r 1000 -p $PID -d 1.5 >out &&
 		kill $PID &&
 		for w in worker_a worker_b worker_c; do test_grep -q "start_thread;$w\$" out || return 1; done
 	'
@@ -62,7 +70,7 @@ test_expect_success 'wall mode: threads created after attach' '
 test_expect_success 'SIGUSR1 handler runs promptly during wall sampling at 1 kHz' '
 	start_target signal "$TRASH/usr1" &&
 	test_spawn "$NSAMPLE" -m wall -r 1000 -p $PID -d 10 >out &&
-	S=$SPAWNED && sleep 0.3 &&
+	S=$SPAWNED && track $S && sleep 0.3 &&
 	for i in 1 2 3 4 5 6 7 8 9 10; do
 		kill -USR1 $PID &&
 		test_wait_for "[ \$(wc -l <usr1) -ge $i ]" 1 || { echo "signal $i late"; return 1; }
@@ -73,7 +81,7 @@ test_expect_success 'SIGUSR1 handler runs promptly during wall sampling at 1 kHz
 test_expect_success 'SIGKILL of the sampler in wall mode: the target runs on' '
 	start_target chain &&
 	test_spawn "$NSAMPLE" -m wall -r 1000 -p $PID -d 10 >out &&
-	S=$SPAWNED && sleep 0.5 && kill -KILL $S && sleep 0.2 &&
+	S=$SPAWNED && track $S && sleep 0.5 && kill -KILL $S && sleep 0.2 &&
 	t0=$(cut -d" " -f14 /proc/$PID/stat) && sleep 0.3 && t1=$(cut -d" " -f14 /proc/$PID/stat) &&
 	say "state $(test_proc_state $PID), utime $t0 -> $t1" &&
 	case $(test_proc_state $PID) in R|S) ;; *) false;; esac &&

@@ -5,10 +5,18 @@
 NSAMPLE=$BUILDDIR/tests/native/nsample
 SRC=$SRCDIR/tests/fixtures/native/target.c
 
+# Test bodies run in subshells, where test_spawn's list is lost: each
+# body kills what it started when it ends, passed or failed.
+track() {
+	PIDS="${PIDS:-} $*"
+	trap 'kill -9 $PIDS 2>/dev/null' EXIT
+}
+
 start_target() {
 	prog=$1; shift
 	test_spawn "./$prog" "$@" >"$prog.out"
 	PID=$SPAWNED
+	track $PID
 	test_wait_for "grep -q ready $prog.out" 5
 }
 
@@ -51,7 +59,7 @@ test_expect_success 'wall mode on a launched command' '
 
 if "$NSAMPLE" -d 0.05 -- ./target chain >/dev/null 2>&1; then
 	test_expect_success 'cpu mode on a launched command, threads it creates included' '
-		"$NSAMPLE" -d 1.5 -- ./target late 300 >out &&
+		"$NSAMPLE" -r 1000 -d 2 -- ./target late 300 >out &&
 		for w in worker_a worker_b worker_c; do test_grep -q "start_thread;$w\$" out || return 1; done
 	'
 else
