@@ -50,7 +50,7 @@ if [ $have_perf = yes ]; then
 		test_grep -q "main;spin_main" out && [ $(count reader_ out) = 0 ]
 	'
 	test_expect_success 'cpu mode: threads created after attach' '
-		start_target late 300 || return 1
+		start_target late 300 || exit 1
 		"$NSAMPLE" -m cpu -r 1000 -p $PID -d 2.5 >out &
 		S=$! && track $S && test_wait_for "grep -q started target.out" 5 && wait $S &&
 		for w in worker_a worker_b worker_c; do test_grep -q "start_thread;$w\$" out || return 1; done
@@ -61,7 +61,7 @@ else
 fi
 
 test_expect_success 'wall mode: threads created after attach' '
-	start_target late 300 || return 1
+	start_target late 300 || exit 1
 	"$NSAMPLE" -m wall -p $PID -d 2 >out &
 	S=$! && track $S && test_wait_for "grep -q started target.out" 5 && wait $S &&
 	for w in worker_a worker_b worker_c; do test_grep -q "start_thread;$w\$" out || return 1; done
