@@ -18,3 +18,8 @@ tracer_libsonda_la_LDFLAGS = $(AM_LDFLAGS) -version-info 0:0:0 -no-undefined \
 	-export-symbols-regex '^(sonda_(task_begin|task_end|span_start|span_finish|flush|thread_name|mark)|__cyg_profile_func_(enter|exit))$$'
 EXTRA_DIST += tests/tracer-lib.sh $(wildcard $(srcdir)/tests/fixtures/tracer/*.c)
 EXTRA_DIST += bench/tracer/run.sh bench/tracer/calls.c bench/tracer/tasks.c
+
+check_PROGRAMS += tests/unit/test-tracer-region
+tests_unit_test_tracer_region_SOURCES = tests/unit/test-tracer-region.c
+tests_unit_test_tracer_region_CFLAGS = $(unit_cflags) -O0 -fno-inline
+tests_unit_test_tracer_region_LDADD = tracer/libregion.la $(unit_ldadd) $(ELF_LIBS)
