@@ -1,2 +1,13 @@
 # bench/: side-by-side benchmarks against the tools users would pick instead.
 # Not part of `make check`: run `make bench` (see HACKING.md).
+
+# bench/store/run: write and read speed and size of the store against perf.data.
+EXTRA_PROGRAMS += bench/store/bench-store bench/store/busy
+bench_store_bench_store_SOURCES = bench/store/bench-store.c
+bench_store_bench_store_CFLAGS = $(AM_CFLAGS) $(SQLITE_CFLAGS) -O2
+bench_store_bench_store_LDADD = store/libstore.la $(SQLITE_LIBS)
+bench_store_busy_SOURCES = bench/store/busy.c
+bench_store_busy_CFLAGS = -O1 -fno-omit-frame-pointer -fno-optimize-sibling-calls -fno-inline $(PTHREAD_CFLAGS)
+bench_store_busy_LDFLAGS = $(PTHREAD_CFLAGS)
+EXTRA_DIST += bench/store/run
+CLEANFILES += bench/store/bench-store bench/store/busy

@@ -62,6 +62,11 @@ struct store_profile {
 	struct store_hash frame_hash;
 	struct store_vec callsites;	/* struct store_callsite */
 	struct store_hash callsite_hash;
+	/* Whole stacks seen before -> their leaf, so a repeated stack costs
+	 * one lookup instead of one per frame. */
+	struct store_hash stack_cache;
+	struct store_vec stack_cache_rows;	/* struct store_stack_memo */
+	struct store_vec stack_cache_frames;	/* uint32_t, the stacks' frames */
 
 	struct store_vec sessions;	/* struct store_session, strings interned */
 	struct store_vec threads;	/* struct store_thread */
@@ -72,8 +77,13 @@ struct store_profile {
 	 * describe; another writer starts with a full copy. */
 	uint64_t sync_serial;
 
+	/* An aggregated sample row is found from its stack: stack_last holds
+	 * each stack's newest row + 1, sample_prev each row's next older row
+	 * + 1 of the same stack (0 ends the chain), so samples arriving in
+	 * time order need no search at all. */
 	struct store_vec samples;	/* struct store_sample */
-	struct store_hash sample_hash;
+	struct store_vec sample_prev;	/* uint32_t */
+	struct store_vec stack_last;	/* uint32_t */
 	struct store_vec sample_synced;	/* uint64_t: weight already sent to a writer */
 	struct store_dirty sample_dirty;
 	struct store_vec stacks;	/* struct store_stack */
@@ -89,6 +99,12 @@ struct store_profile {
 	struct store_vec snapshot_sites;	/* struct store_snapshot_site */
 	struct store_vec events;	/* struct store_event */
 };
+
+struct store_stack_memo {
+	uint32_t first, n, leaf;	/* frames [first, first + n) of stack_cache_frames */
+};
+
+uint32_t store_hash_stack(const uint32_t *w, size_t n);
 
 void store_dirty_mark(struct store_dirty *d, uint32_t row);
 void store_dirty_reset(struct store_dirty *d);

@@ -153,6 +153,18 @@ uint32_t store_hash_u32(const uint32_t *w, size_t n)
 	return mix(h);
 }
 
+/* Long arrays of small ids, hashed by 64-bit multiply rounds (cheaper per
+ * word than the full mix of store_hash_u32). */
+uint32_t store_hash_stack(const uint32_t *w, size_t n)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ w[i]) * 0xff51afd7ed558ccdull;
+	h ^= h >> 32;
+	return mix((uint32_t)h);
+}
+
 void store_dirty_mark(struct store_dirty *d, uint32_t row)
 {
 	uint32_t *slot;
@@ -193,7 +205,12 @@ int64_t store_dirty_take(struct store_dirty *d, uint32_t **out)
 	if (!rows)
 		return -1;
 	memcpy(rows, d->list.data, (size_t)n * sizeof(*rows));
-	qsort(rows, n, sizeof(*rows), cmp_u32);
+	/* Mostly new rows, already in order: sort only when needed. */
+	for (uint32_t i = 1; i < n; i++)
+		if (rows[i - 1] > rows[i]) {
+			qsort(rows, n, sizeof(*rows), cmp_u32);
+			break;
+		}
 	store_dirty_reset(d);
 	*out = rows;
 	return n;

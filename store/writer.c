@@ -52,8 +52,12 @@ struct batch {
 
 enum {
 	ST_STRING, ST_FRAME, ST_CALLSITE, ST_SESSION, ST_THREAD, ST_SAMPLE, ST_TASK,
-	ST_ALLOC, ST_SNAPSHOT, ST_SITE, ST_EVENT, ST_META, ST_COUNT
+	ST_ALLOC, ST_SNAPSHOT, ST_SITE, ST_EVENT, ST_META, ST_SAMPLES, ST_CALLSITES, ST_COUNT
 };
+
+/* Samples and call sites are most of the rows: they go MULTI rows per
+ * statement, which costs much less per row than one statement each. */
+#define MULTI 64
 
 static const char *const stmt_sql[ST_COUNT] = {
 	"INSERT OR REPLACE INTO strings VALUES(?, ?)",
@@ -68,7 +72,31 @@ static const char *const stmt_sql[ST_COUNT] = {
 	"INSERT INTO snapshot_sites VALUES(?, ?, ?, ?, ?, ?)",
 	"INSERT INTO events VALUES(?, ?, ?, ?, ?, ?, ?)",
 	"INSERT OR REPLACE INTO meta VALUES(?, ?)",
+	NULL,	/* built by multi_sql() */
+	NULL,
 };
+
+static char *multi_sql(const char *head, int ncols)
+{
+	size_t len = strlen(head) + (size_t)MULTI * (size_t)(ncols * 2 + 4) + 1;
+	char *sql = malloc(len), *at;
+
+	if (!sql)
+		return NULL;
+	at = sql + sprintf(sql, "%s", head);
+	for (int r = 0; r < MULTI; r++) {
+		*at++ = r ? ',' : ' ';
+		*at++ = '(';
+		for (int c = 0; c < ncols; c++) {
+			*at++ = c ? ',' : '?';
+			if (c)
+				*at++ = '?';
+		}
+		*at++ = ')';
+	}
+	*at = 0;
+	return sql;
+}
 
 struct store_writer {
 	sqlite3 *db;
@@ -166,15 +194,20 @@ static int write_dicts(struct store_writer *w, const struct batch *b)
 		if (step(w, ST_FRAME) < 0)
 			return -1;
 	}
-	s = w->st[ST_CALLSITE];
-	for (uint32_t i = 0; i < b->callsites.n; i++) {
-		const struct store_callsite *c = &VEC_AT(b->callsites, struct store_callsite, i);
+	for (uint32_t i = 0; i < b->callsites.n;) {
+		int which = b->callsites.n - i >= MULTI ? ST_CALLSITES : ST_CALLSITE;
+		int rows = which == ST_CALLSITES ? MULTI : 1;
 
-		sqlite3_bind_int64(s, 1, b->callsite0 + i);
-		sqlite3_bind_int64(s, 2, c->parent);
-		sqlite3_bind_int64(s, 3, c->frame);
-		sqlite3_bind_int64(s, 4, c->depth);
-		if (step(w, ST_CALLSITE) < 0)
+		s = w->st[which];
+		for (int r = 0; r < rows; r++, i++) {
+			const struct store_callsite *c = &VEC_AT(b->callsites, struct store_callsite, i);
+
+			sqlite3_bind_int64(s, r * 4 + 1, b->callsite0 + i);
+			sqlite3_bind_int64(s, r * 4 + 2, c->parent);
+			sqlite3_bind_int64(s, r * 4 + 3, c->frame);
+			sqlite3_bind_int64(s, r * 4 + 4, c->depth);
+		}
+		if (step(w, which) < 0)
 			return -1;
 	}
 	s = w->st[ST_SESSION];
@@ -225,18 +258,25 @@ static int write_dicts(struct store_writer *w, const struct batch *b)
 
 static int write_samples(struct store_writer *w, const struct batch *b)
 {
-	sqlite3_stmt *s = w->st[ST_SAMPLE];
+	uint32_t i = 0;
 
-	for (uint32_t i = 0; i < b->samples.n; i++) {
-		const struct store_sample *x = &VEC_AT(b->samples, struct store_sample, i);
+	while (i < b->samples.n) {
+		int which = b->samples.n - i >= MULTI ? ST_SAMPLES : ST_SAMPLE;
+		int rows = which == ST_SAMPLES ? MULTI : 1;
+		sqlite3_stmt *s = w->st[which];
 
-		sqlite3_bind_int64(s, 1, x->session);
-		sqlite3_bind_int64(s, 2, x->thread);
-		sqlite3_bind_int64(s, 3, x->callsite);
-		sqlite3_bind_int64(s, 4, x->state);
-		sqlite3_bind_int64(s, 5, x->time_ns);
-		sqlite3_bind_int64(s, 6, (int64_t)x->weight);
-		if (step(w, ST_SAMPLE) < 0)
+		for (int r = 0; r < rows; r++, i++) {
+			const struct store_sample *x = &VEC_AT(b->samples, struct store_sample, i);
+			int c = r * 6;
+
+			sqlite3_bind_int64(s, c + 1, x->session);
+			sqlite3_bind_int64(s, c + 2, x->thread);
+			sqlite3_bind_int64(s, c + 3, x->callsite);
+			sqlite3_bind_int64(s, c + 4, x->state);
+			sqlite3_bind_int64(s, c + 5, x->time_ns);
+			sqlite3_bind_int64(s, c + 6, (int64_t)x->weight);
+		}
+		if (step(w, which) < 0)
 			return -1;
 	}
 	return 0;
@@ -463,16 +503,23 @@ struct store_writer *store_writer_open(const char *path, char *err, size_t errle
 		return NULL;
 	}
 	sqlite3_busy_timeout(w->db, 5000);
-	if (store_sql_exec(w->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
-			   "PRAGMA page_size = 4096;", err, errlen) < 0 ||
+	if (store_sql_exec(w->db, "PRAGMA page_size = 4096; PRAGMA journal_mode = WAL;"
+			   " PRAGMA synchronous = NORMAL;", err, errlen) < 0 ||
 	    store_schema_create(w->db, err, errlen) < 0)
 		goto fail;
-	for (int i = 0; i < ST_COUNT; i++)
-		if (sqlite3_prepare_v3(w->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
-				       &w->st[i], NULL) != SQLITE_OK) {
+	for (int i = 0; i < ST_COUNT; i++) {
+		char *multi = i == ST_SAMPLES ? multi_sql("INSERT INTO samples VALUES", 6) :
+			      i == ST_CALLSITES ? multi_sql("INSERT OR REPLACE INTO callsites VALUES", 4) :
+			      NULL;
+		int rc = sqlite3_prepare_v3(w->db, multi ? multi : stmt_sql[i], -1,
+					    SQLITE_PREPARE_PERSISTENT, &w->st[i], NULL);
+
+		free(multi);
+		if (rc != SQLITE_OK) {
 			snprintf(err, errlen, "%s", sqlite3_errmsg(w->db));
 			goto fail;
 		}
+	}
 	if (pthread_create(&w->thread, NULL, writer_main, w)) {
 		snprintf(err, errlen, "cannot start the writer thread");
 		goto fail;

@@ -166,6 +166,31 @@ static void test_samples_aggregate(void)
 	store_profile_free(p);
 }
 
+static void test_samples_out_of_order(void)
+{
+	struct store_profile *p = store_profile_new();
+	struct store_sample s = { .session = 1, .thread = 1, .callsite = 3, .weight = 1 };
+	int64_t times[] = { 2500, 500, 1500, 700, 2100, -300, 900, 1999 };
+
+	store_profile_set_bucket(p, 1000);
+	for (size_t i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
+		s.time_ns = times[i];
+		store_sample_add(p, &s);
+	}
+	CHECK_EQ_INT(store_nsamples(p), 4);
+	CHECK_EQ_INT(store_sample_get(p, 0)->time_ns, 2000);
+	CHECK_EQ_INT(store_sample_get(p, 0)->weight, 2);
+	CHECK_EQ_INT(store_sample_get(p, 1)->time_ns, 0);
+	CHECK_EQ_INT(store_sample_get(p, 1)->weight, 3);
+	CHECK_EQ_INT(store_sample_get(p, 2)->time_ns, 1000);
+	CHECK_EQ_INT(store_sample_get(p, 2)->weight, 2);
+	CHECK_EQ_INT(store_sample_get(p, 3)->time_ns, -1000);
+	CHECK_EQ_INT(store_sample_get(p, 3)->weight, 1);
+	CHECK_EQ_INT(store_nstacks(p), 1);
+	CHECK_EQ_INT(store_stack_get(p, 0)->weight, 8);
+	store_profile_free(p);
+}
+
 static void test_tasks_put_replaces(void)
 {
 	struct store_profile *p = store_profile_new();
@@ -260,6 +285,7 @@ int main(void)
 	RUN(test_callsite_tree);
 	RUN(test_sessions_threads);
 	RUN(test_samples_aggregate);
+	RUN(test_samples_out_of_order);
 	RUN(test_tasks_put_replaces);
 	RUN(test_allocs_snapshots_events);
 	RUN(test_hist_buckets);
