@@ -17,6 +17,8 @@ struct flame_index {
 	uint32_t *cs_node;	/* memo per call site: node index + 1 ... */
 	uint32_t *cs_gen;	/* ... valid when cs_gen equals the current root */
 	uint32_t ncs;
+	uint32_t *path;		/* scratch: call sites from a leaf up */
+	uint32_t cappath;
 	const struct store_profile *p;
 };
 
@@ -182,25 +184,29 @@ static uint32_t node_child(struct view_flame *t, struct flame_index *x, uint32_t
 static uint32_t callsite_node(struct view_flame *t, struct flame_index *x, uint32_t root,
 			      uint32_t c)
 {
-	uint32_t path[512], n = 0, node;
+	uint32_t n = 0, node;
 
 	if (c >= x->ncs)
 		c = 0;
 	/* Walk up to the first memoized ancestor (or the root call site). */
 	while (c && !(x->cs_gen[c] == root + 1 && x->cs_node[c])) {
-		if (n == sizeof(path) / sizeof(path[0])) {
-			/* Deeper than any real stack: keep the leaf end. */
-			memmove(path, path + 1, (n - 1) * sizeof(path[0]));
-			n--;
+		if (n == x->cappath) {
+			uint32_t cap = x->cappath ? x->cappath * 2 : 256;
+			uint32_t *q = realloc(x->path, cap * sizeof(*q));
+
+			if (!q)
+				return UINT32_MAX;
+			x->path = q;
+			x->cappath = cap;
 		}
-		path[n++] = c;
+		x->path[n++] = c;
 		uint32_t up = store_callsite_get(x->p, c)->parent;
 
 		c = up < c ? up : 0;
 	}
 	node = c ? x->cs_node[c] - 1 : root;
 	while (n--) {
-		uint32_t cs = path[n], fr = store_callsite_get(x->p, cs)->frame;
+		uint32_t cs = x->path[n], fr = store_callsite_get(x->p, cs)->frame;
 		uint32_t l = frame_label(t, x, fr);
 
 		if (l == UINT32_MAX)
@@ -386,6 +392,7 @@ out:
 	free(x.frame_label);
 	free(x.cs_node);
 	free(x.cs_gen);
+	free(x.path);
 	if (rc < 0)
 		view_flame_free(t);
 	return rc;
