@@ -30,6 +30,7 @@
 #include "store/store.h"
 #include "tracer/region.h"
 #include "tracer/sonda.h"
+#include "tracer/tracer.h"
 
 #define DEPTH_MAX 256		/* open tasks per thread */
 #define FDEPTH_MAX 1024		/* open instrumented functions per thread */
@@ -307,10 +308,26 @@ static uint32_t task_add(struct tstate *ts, const char *name, uint32_t kind)
 	return n;
 }
 
-/* The task entry for (name, kind) on this thread, NONE when the table is full. */
+/* Inline: a libc strncmp call costs more than the short names it compares. */
+static inline int name_eq(const char *a, const char *b)
+{
+	for (int i = 0; i < SONDA_NAME_MAX - 1; i++) {
+		if (a[i] != b[i])
+			return 0;
+		if (!a[i])
+			return 1;
+	}
+	return 1;
+}
+
+static uint32_t task_find_slow(struct tstate *ts, const char *name, uint32_t kind, uint32_t c);
+
+/* The task entry for (name, kind) on this thread, NONE when the table is
+ * full.  A name pointer seen before costs one content compare: the same
+ * buffer may hold another name next time. */
 static inline uint32_t task_find(struct tstate *ts, const char *name, uint32_t kind)
 {
-	uint32_t c, h, i, idx;
+	uint32_t c, idx;
 
 	if (unlikely(!name || !*name)) {
 		ts->slot->bad_names++;
@@ -318,8 +335,17 @@ static inline uint32_t task_find(struct tstate *ts, const char *name, uint32_t k
 	}
 	c = (uint32_t)(((uintptr_t)name >> 3) ^ kind) & (NAME_CACHE - 1);
 	idx = ts->ncache[c].idx;
-	if (likely(ts->ncache[c].ptr == name) && idx != NONE && same_name(&ts->tasks[idx], name, kind))
+	if (likely(ts->ncache[c].ptr == name && idx != NONE) && ts->tasks[idx].kind == kind &&
+	    name_eq(ts->tasks[idx].name, name))
 		return idx;
+	return task_find_slow(ts, name, kind, c);
+}
+
+__attribute__((noinline)) static uint32_t task_find_slow(struct tstate *ts, const char *name, uint32_t kind,
+							 uint32_t c)
+{
+	uint32_t h, i, idx;
+
 	h = hash_name(name, kind);
 	for (i = h & (TASK_HASH - 1);; i = (i + 1) & (TASK_HASH - 1)) {
 		uint32_t v = ts->thash[i];
@@ -953,7 +979,7 @@ static int region_create(int forked)
 	slot_size = edges_off + page_up(SONDA_EDGES * sizeof(struct sonda_edge_entry));
 	off = page_up(sizeof(struct sonda_region_header));
 
-	struct sonda_section secs[4];
+	struct sonda_section secs[SONDA_SECTIONS_MAX];
 	memset(secs, 0, sizeof(secs));
 	secs[nsec++] = (struct sonda_section){ SONDA_SECTION_THREADS, (uint32_t)slot_size, off,
 					       slot_size * SONDA_SLOTS, SONDA_SLOTS, 0 };
@@ -969,6 +995,8 @@ static int region_create(int forked)
 						       ring * SONDA_SLOTS, SONDA_SLOTS, 0 };
 		off += ring * SONDA_SLOTS;
 	}
+	/* A new kind of data (allocation sites, issue 7) adds its section
+	 * here, page aligned, and finds it again with sonda__section(). */
 	fd = open(g.region_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return -1;
@@ -1112,8 +1140,20 @@ __attribute__((destructor)) static void sonda_fini(void)
 	pthread_mutex_unlock(&g.flush_lock);
 }
 
-/* For tests and sonda run: the region this process writes. */
 const char *sonda__region_path(void)
 {
 	return g.active ? g.region_path : NULL;
+}
+
+void *sonda__section(uint32_t kind, struct sonda_section **sec)
+{
+	if (!g.active)
+		return NULL;
+	for (uint32_t i = 0; i < g.hdr->nsections; i++)
+		if (g.hdr->sections[i].kind == kind) {
+			if (sec)
+				*sec = &g.hdr->sections[i];
+			return g.base + g.hdr->sections[i].offset;
+		}
+	return NULL;
 }

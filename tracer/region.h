@@ -77,6 +77,7 @@ enum sonda_section_kind {
 #define SONDA_FLAG_TIMELINE 2u	/* per-thread rings on */
 #define SONDA_FLAG_CPU 4u	/* CPU time measured */
 #define SONDA_FLAG_TSC 8u	/* clock is the calibrated TSC (else CLOCK_MONOTONIC) */
+#define SONDA_FLAG_ALLOC 16u	/* allocation tracking on (issue 7) */
 
 /* header.state */
 #define SONDA_STATE_LIVE 1

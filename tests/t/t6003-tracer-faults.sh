@@ -67,6 +67,24 @@ test_expect_success 'loaded twice (linked and preloaded from another path): acts
 	calls $(cat files) >actual && echo "f 1" >expect && test_cmp expect actual
 '
 
+test_expect_success 'a full name table: 256 names kept, the rest counted as dropped' '
+	timeout 60 "$SONDA" run -o n.db -- ./faults names &&
+	test $(sqlite3 n.db "select count(*) from tasks where thread = 0") = 256 &&
+	test $(sqlite3 n.db "select sum(calls) from tasks where thread = 0") = 256 &&
+	sqlite3 n.db "select last_error from sessions where id = 1" | grep "44 events dropped: task table full" &&
+	test $(sqlite3 n.db "select missed from sessions where id = 1") = 44
+'
+
+test_expect_success 'sonda recover on a live process: a snapshot, the process runs on' '
+	SONDA_REGION=$TRASH/live.region ./faults live >live.out &
+	pid=$! && test_pids="$test_pids $pid" &&
+	test_wait_for "grep -q ready live.out" 10 &&
+	"$SONDA" recover -o l.db live.region &&
+	sqlite3 -separator " " l.db "select name, calls from tasks where thread = 0" >actual &&
+	echo "before 5" >expect && test_cmp expect actual &&
+	kill -0 $pid && kill $pid
+'
+
 test_expect_success 'SONDA_DISABLE=1: no region, no output' '
 	test_expect_code 3 env SONDA_DISABLE=1 SONDA_OUTPUT=$TRASH/none.db ./faults plain &&
 	test ! -e none.db
