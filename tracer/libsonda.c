@@ -207,6 +207,10 @@ static void cpu_open(struct tstate *ts)
 	a.sample_type = PERF_SAMPLE_TIME;
 	a.use_clockid = 1;
 	a.clockid = CLOCK_MONOTONIC;
+	/* what perf_event_paranoid 2 allows an unprivileged user; the task
+	 * clock still counts the thread's kernel time */
+	a.exclude_kernel = 1;
+	a.exclude_hv = 1;
 	fd = (int)syscall(SYS_perf_event_open, &a, 0, -1, -1, PERF_FLAG_FD_CLOEXEC);
 	if (fd < 0)
 		return;
