@@ -417,7 +417,10 @@ static void *writer_main(void *arg)
 		/* One transaction holds whole batches: while more are queued
 		 * and it is still small and young, keep going. */
 		start = now_ns(CLOCK_MONOTONIC);
-		ok = !w->failed && txn(w, "BEGIN") == 0;
+		pthread_mutex_lock(&w->lock);
+		ok = !w->failed;
+		pthread_mutex_unlock(&w->lock);
+		ok = ok && txn(w, "BEGIN") == 0;
 		while (b) {
 			if (ok && write_batch(w, b) < 0) {
 				ok = 0;
@@ -733,12 +736,16 @@ int store_writer_close(struct store_writer *w, struct store_profile *p, char *er
 	if (w->failed) {
 		snprintf(err, errlen, "%s", w->err);
 		rc = -1;
-	} else if (store_schema_index(w->db, err, errlen) < 0 ||
-		   store_sql_exec(w->db, "PRAGMA wal_checkpoint(TRUNCATE);"
-				  "PRAGMA journal_mode = DELETE;", err, errlen) < 0) {
+	} else if (store_schema_index(w->db, err, errlen) < 0) {
 		rc = -1;
+	} else {
+		/* A finished store is best one self-contained file, readable from
+		 * read-only media; a reader still holding it open (a live viewer)
+		 * keeps it in WAL mode, which is just as valid. */
+		sqlite3_busy_timeout(w->db, 250);
+		store_sql_exec(w->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, 0);
+		store_sql_exec(w->db, "PRAGMA journal_mode = DELETE", NULL, 0);
 	}
-	/* A finished store is one self-contained file, readable from read-only media. */
 	writer_destroy(w);
 	return rc;
 }

@@ -154,6 +154,17 @@ static void test_round_trip(void)
 		CHECK_EQ_INT(store_ntasks(q), 3);
 		CHECK_EQ_INT(store_hist_quantile(store_task_get(q, 0)->hist, 0.5), 102);
 	}
+	/* A loaded profile saves to the same store again. */
+	if (q) {
+		struct store_profile *r;
+
+		CHECK_EQ_INT(store_save(tmp("rt2.db"), q, err, sizeof(err)), 0);
+		r = store_load(tmp("rt2.db"), err, sizeof(err));
+		CHECK(r != NULL);
+		if (r)
+			compare(p, r);
+		store_profile_free(r);
+	}
 	store_profile_free(p);
 	store_profile_free(q);
 }
@@ -253,7 +264,23 @@ static void test_live_store_readable(void)
 		CHECK_EQ_INT(store_nstacks(q), 9);
 		store_profile_free(q);
 	}
-	CHECK_EQ_INT(store_writer_close(w, p, err, sizeof(err)), 0);
+	/* A reader in the middle of a read while the writer closes. */
+	{
+		sqlite3 *db;
+		sqlite3_stmt *s;
+
+		sqlite3_open_v2(tmp("live.db"), &db, SQLITE_OPEN_READONLY, NULL);
+		sqlite3_prepare_v2(db, "SELECT * FROM samples", -1, &s, NULL);
+		CHECK_EQ_INT(sqlite3_step(s), SQLITE_ROW);
+		CHECK_EQ_INT(store_writer_close(w, p, err, sizeof(err)), 0);
+		sqlite3_finalize(s);
+		sqlite3_close(db);
+	}
+	q = store_load(tmp("live.db"), err, sizeof(err));
+	CHECK(q != NULL);
+	if (q)
+		compare(p, q);
+	store_profile_free(q);
 	store_profile_free(p);
 }
 
