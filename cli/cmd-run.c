@@ -20,7 +20,8 @@
 #endif
 
 static const char usage[] =
-	"usage: sonda run [-o FILE] [--functions] [--timeline] [--no-cpu] -- CMD [ARG...]\n"
+	"usage: sonda run [-o FILE] [--functions] [--timeline] [--no-cpu]\n"
+	"                 [--alloc[=NFRAMES]] [--alloc-sample=BYTES] -- CMD [ARG...]\n"
 	"\n"
 	"Runs CMD with libsonda preloaded: tasks and spans the program marks with\n"
 	"the libsonda API, and with --functions every function of code built with\n"
@@ -33,10 +34,20 @@ static const char usage[] =
 	"      --timeline      also keep every interval (a bounded ring per thread)\n"
 	"                      for timeline exports\n"
 	"      --no-cpu        do not measure CPU time per task\n"
+	"      --alloc[=NFRAMES]\n"
+	"                      track every allocation (malloc family, C++ new and\n"
+	"                      delete) by call site, NFRAMES native frames deep\n"
+	"                      (default 16, at most 64); live bytes, peaks, leaks at\n"
+	"                      exit, snapshots (SIGUSR2, sonda_alloc_snapshot)\n"
+	"      --alloc-sample=BYTES\n"
+	"                      track a sample instead: one allocation per BYTES\n"
+	"                      allocated on average (a Poisson process over bytes),\n"
+	"                      with estimates scaled up; implies --alloc\n"
 	"  -h, --help          this text\n"
 	"\n"
 	"Environment read by libsonda: SONDA_OUTPUT, SONDA_FUNCTIONS, SONDA_TIMELINE,\n"
-	"SONDA_CPU, SONDA_REGION, SONDA_CLOCK (tsc|monotonic); see libsonda(3).\n";
+	"SONDA_CPU, SONDA_REGION, SONDA_CLOCK (tsc|monotonic), SONDA_ALLOC,\n"
+	"SONDA_ALLOC_SAMPLE, SONDA_ALLOC_UNWIND (libunwind|fp); see libsonda(3).\n";
 
 static pid_t child;
 
@@ -135,6 +146,32 @@ static int recover(pid_t pid, const char *out, int status)
 	return 0;
 }
 
+/* --alloc[=NFRAMES] and --alloc-sample=BYTES become libsonda's
+ * SONDA_ALLOC and SONDA_ALLOC_SAMPLE, which the child inherits. */
+static int alloc_option(int c, const char *arg)
+{
+	char *end;
+	unsigned long long v;
+
+	if (c == 'a' && !arg) {
+		setenv("SONDA_ALLOC", "16", 1);
+		return 0;
+	}
+	v = strtoull(arg, &end, 10);
+	if (c == 'a' && (*end || end == arg || v < 1 || v > 64)) {
+		cli_error("run: --alloc=%s: NFRAMES must be a number from 1 to 64", arg);
+		return -1;
+	}
+	if (c == 'S' && (*end || end == arg || v < 1 || v > (1ull << 40))) {
+		cli_error("run: --alloc-sample=%s: BYTES must be a number from 1 to 2^40", arg);
+		return -1;
+	}
+	if (c == 'S' && !getenv("SONDA_ALLOC"))
+		setenv("SONDA_ALLOC", "16", 1);
+	setenv(c == 'a' ? "SONDA_ALLOC" : "SONDA_ALLOC_SAMPLE", arg, 1);
+	return 0;
+}
+
 static int run(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -142,6 +179,8 @@ static int run(int argc, char **argv)
 		{ "functions", no_argument, NULL, 'f' },
 		{ "timeline", no_argument, NULL, 't' },
 		{ "no-cpu", no_argument, NULL, 'c' },
+		{ "alloc", optional_argument, NULL, 'a' },
+		{ "alloc-sample", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -164,6 +203,11 @@ static int run(int argc, char **argv)
 			break;
 		case 'c':
 			cpu = 0;
+			break;
+		case 'a':
+		case 'S':
+			if (alloc_option(c, optarg) < 0)
+				return cli_bad_usage(&cli_cmd_run);
 			break;
 		case 'h':
 			return cli_usage(&cli_cmd_run, stdout, 0);
@@ -227,5 +271,5 @@ static int run(int argc, char **argv)
 }
 
 const struct cli_command cli_cmd_run = {
-	"run", run, "run a program with libsonda preloaded (tasks, functions)", usage
+	"run", run, "run a program with libsonda preloaded (tasks, functions, allocations)", usage
 };

@@ -28,6 +28,7 @@
 #include <x86intrin.h>
 
 #include "store/store.h"
+#include "tracer/alloc.h"
 #include "tracer/region.h"
 #include "tracer/sonda.h"
 #include "tracer/tracer.h"
@@ -96,7 +97,7 @@ static struct {
 	int functions, timeline, cpu, tsc;
 	unsigned char *base;	/* the region mapping */
 	struct sonda_region_header *hdr;
-	struct sonda_section *threads, *rings, *modules;
+	struct sonda_section *threads, *rings, *modules, *alloc;
 	uint64_t tsc0;		/* TSC at start_mono_ns */
 	uint64_t mult;		/* ns per tick << 32 */
 	int64_t mono0;
@@ -875,8 +876,11 @@ static int flush_locked(int at_exit)
 	char err[512];
 	int rc = -1;
 
+	int quiet;
+
 	if (!g.active)
 		return -1;
+	quiet = sonda__alloc_quiet_begin(at_exit);	/* our own allocations are not the program's */
 	if (at_exit) {
 		g.hdr->end_realtime_ns = real_ns();
 		__atomic_store_n(&g.hdr->state, SONDA_STATE_EXITED, __ATOMIC_RELEASE);
@@ -889,6 +893,7 @@ static int flush_locked(int at_exit)
 		rc = 0;
 	}
 	store_profile_free(p);
+	sonda__alloc_quiet_end(quiet);
 	if (rc < 0 && at_exit)
 		fprintf(stderr, "sonda: cannot write %s: %s (the region stays in %s; see sonda-recover(1))\n",
 			g.output, err, g.region_path);
@@ -1001,6 +1006,8 @@ static int region_create(int forked)
 	}
 	/* A new kind of data (allocation sites, issue 7) adds its section
 	 * here, page aligned, and finds it again with sonda__section(). */
+	sonda__alloc_section(&secs[nsec++], off);	/* sparse: costs nothing until allocations are tracked */
+	off += secs[nsec - 1].size;
 	fd = open(g.region_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return -1;
@@ -1035,7 +1042,7 @@ static int region_create(int forked)
 	h->nsections = (uint32_t)nsec;
 	memcpy(h->sections, secs, sizeof(secs[0]) * (size_t)nsec);
 	command_read(h->command, sizeof(h->command));
-	g.threads = g.modules = g.rings = NULL;
+	g.threads = g.modules = g.rings = g.alloc = NULL;
 	for (int i = 0; i < nsec; i++) {
 		struct sonda_section *s = &h->sections[i];
 
@@ -1045,12 +1052,16 @@ static int region_create(int forked)
 			g.modules = s;
 		else if (s->kind == SONDA_SECTION_RING)
 			g.rings = s;
+		else if (s->kind == SONDA_SECTION_ALLOC)
+			g.alloc = s;
 	}
 	if (g.tsc)
 		tsc_calibrate();
 	else
 		g.mono0 = mono_ns();
 	h->start_mono_ns = g.mono0;
+	if (g.alloc)
+		sonda__alloc_attach(g.base, g.alloc, g.mono0);
 	h->flags = (g.functions ? SONDA_FLAG_FUNCTIONS : 0) | (g.timeline ? SONDA_FLAG_TIMELINE : 0) |
 		   (g.cpu ? SONDA_FLAG_CPU : 0) | (g.tsc ? SONDA_FLAG_TSC : 0);
 	modules_refresh(0);
@@ -1061,10 +1072,12 @@ static int region_create(int forked)
 static void fork_prepare(void)
 {
 	pthread_mutex_lock(&g.flush_lock);
+	sonda__alloc_fork_prepare();
 }
 
 static void fork_parent(void)
 {
+	sonda__alloc_fork_parent();
 	pthread_mutex_unlock(&g.flush_lock);
 }
 
@@ -1073,6 +1086,7 @@ static void fork_child(void)
 {
 	struct tstate *ts = tls;
 
+	sonda__alloc_fork_child();
 	pthread_mutex_init(&g.flush_lock, NULL);
 	if (!g.active)
 		return;

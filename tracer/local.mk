@@ -5,7 +5,8 @@ EXTRA_DIST += tracer/sonda.pc.in
 include_HEADERS += tracer/sonda.h
 
 noinst_LTLIBRARIES += tracer/libregion.la
-tracer_libregion_la_SOURCES = tracer/region.c tracer/region.h tracer/symbols.c tracer/symbols.h
+tracer_libregion_la_SOURCES = tracer/region.c tracer/region.h tracer/symbols.c tracer/symbols.h \
+	tracer/alloc-load.c tracer/alloc.h
 tracer_libregion_la_CFLAGS = $(AM_CFLAGS) $(ELF_CFLAGS)
 tracer_libregion_la_LIBADD = $(ELF_LIBS)
 
@@ -14,8 +15,9 @@ tracer_libsonda_la_SOURCES = tracer/libsonda.c tracer/sonda.h tracer/region.h tr
 # -O2 whatever the build's CFLAGS: the hooks' cost is a promise.
 tracer_libsonda_la_CFLAGS = $(AM_CFLAGS) -O2 -fno-instrument-functions
 tracer_libsonda_la_LIBADD = tracer/libregion.la store/libstore.la $(SQLITE_LIBS) $(ELF_LIBS) $(DL_LIBS)
+tracer_libsonda_la_LIBADD += tracer/liballoc.la $(UNWIND_LIBS) -lm
 tracer_libsonda_la_LDFLAGS = $(AM_LDFLAGS) -version-info 0:0:0 -no-undefined \
-	-export-symbols-regex '^(sonda_(task_begin|task_end|span_start|span_finish|flush|thread_name|mark)|__cyg_profile_func_(enter|exit))$$'
+	-export-symbols-regex '^(sonda_(task_begin|task_end|span_start|span_finish|flush|thread_name|mark|alloc_start|alloc_snapshot|alloc_traced)|__cyg_profile_func_(enter|exit)|malloc|calloc|realloc|free|posix_memalign|aligned_alloc|memalign|valloc|pvalloc|reallocarray|malloc_usable_size)$$'
 EXTRA_DIST += tests/tracer-lib.sh $(wildcard $(srcdir)/tests/fixtures/tracer/*.c)
 EXTRA_DIST += bench/tracer/run.sh bench/tracer/calls.c bench/tracer/tasks.c
 
@@ -23,3 +25,11 @@ check_PROGRAMS += tests/unit/test-tracer-region
 tests_unit_test_tracer_region_SOURCES = tests/unit/test-tracer-region.c
 tests_unit_test_tracer_region_CFLAGS = $(unit_cflags) -O0 -fno-inline
 tests_unit_test_tracer_region_LDADD = tracer/libregion.la $(unit_ldadd) $(ELF_LIBS)
+
+# Allocation tracking (issue 7), linked into libsonda: the malloc family
+# interposed.  Frame pointers kept so a frame-pointer walk passes through
+# our own frames to the caller's.
+noinst_LTLIBRARIES += tracer/liballoc.la
+tracer_liballoc_la_SOURCES = tracer/alloc.c tracer/alloc.h tracer/alloc-table.c tracer/alloc-table.h
+tracer_liballoc_la_CFLAGS = $(AM_CFLAGS) $(UNWIND_CFLAGS) -O2 -fno-omit-frame-pointer -fno-instrument-functions
+EXTRA_DIST += $(wildcard $(srcdir)/tests/fixtures/alloc/*.c) $(wildcard $(srcdir)/tests/fixtures/alloc/*.cc)

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "store/store.h"
+#include "tracer/alloc.h"
 #include "tracer/region.h"
 #include "tracer/symbols.h"
 
@@ -472,6 +473,7 @@ uint32_t sonda_region_load(const char *path, struct store_profile *p, char *err,
 	for (uint32_t i = 0; i < used && i < L.threads->count; i++)
 		if (slot_load(&L, i, &sum) < 0)
 			break;
+	sonda_alloc_load(L.base, (uint64_t)st.st_size, p, L.session, L.note, sizeof(L.note));
 	for (size_t i = 0; i < L.rows.n; i++) {
 		if (L.rows.v[i].min_ns == INT64_MAX)
 			L.rows.v[i].min_ns = 0;

@@ -19,8 +19,9 @@
  *   section       SONDA_SECTION_MODULES: `count` struct sonda_module, the
  *                 loaded ELF objects, so function addresses can be named
  *                 after the process is gone
- *   section       SONDA_SECTION_ALLOC: reserved for allocation tracking
- *                 (issue 7); a reader skips kinds it does not know
+ *   section       SONDA_SECTION_ALLOC: allocation tracking, always
+ *                 reserved (sparse); its layout is in tracer/alloc.h.  A
+ *                 reader skips kinds it does not know
  *
  * Sections are page aligned.  A new kind of data is a new section kind: a
  * reader finds sections by kind and never assumes their order, so adding

@@ -2,6 +2,8 @@
 #ifndef SONDA_H
 #define SONDA_H
 
+#include <stddef.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -45,6 +47,30 @@ void sonda_thread_name(const char *name);
 /* An instant event (Tracy's TracyMessage / a frame mark): counted like a
  * task of zero length, and a point on the timeline when it is on. */
 void sonda_mark(const char *name);
+
+/* Allocations (the tracemalloc job): every malloc, calloc, realloc,
+ * free, posix_memalign, aligned_alloc, memalign, valloc, pvalloc and
+ * reallocarray of the process (C++ new and delete through them) charged
+ * to its call site, nframes native frames deep (0: 16, at most 64).
+ * `sonda run --alloc` or SONDA_ALLOC=NFRAMES start it before main;
+ * sonda_alloc_start starts it from inside (blocks allocated before are
+ * not tracked; their frees are counted as unknown).  Returns 0, or -1
+ * when libsonda is inactive.  SONDA_ALLOC_SAMPLE=BYTES samples instead
+ * (a Poisson process over allocated bytes with that mean). */
+int sonda_alloc_start(int nframes);
+
+/* A snapshot of every allocation site (allocations, bytes, live count and
+ * live bytes), to compare with another (tracemalloc's take_snapshot).
+ * SIGUSR2 takes one named "sigusr2-N" at the next allocation, and one
+ * named "exit" is taken at exit: what is live then leaked.  The label is
+ * cut to 63 bytes.  Returns 0, or -1 when tracking is off or the snapshot
+ * area is full (counted). */
+int sonda_alloc_snapshot(const char *label);
+
+/* The bytes live now and the most ever live, process-wide (tracemalloc's
+ * get_traced_memory); estimates when sampling.  0, or -1 (and zeros)
+ * when tracking is off. */
+int sonda_alloc_traced(size_t *current, size_t *peak);
 
 /* Writes what has been gathered so far to the output (SONDA_OUTPUT, default
  * sonda-PID.db).  Returns 0, or -1 when it could not be written or libsonda
