@@ -1,10 +1,12 @@
 /* alloc-load.c - reads the alloc section of a libsonda region into store allocs, snapshots and snapshot sites. */
 #include "config.h"
 
+#include <dlfcn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "store/store.h"
 #include "tracer/alloc.h"
@@ -78,15 +80,32 @@ static void aggs_free(struct aggs *a)
 	memset(a, 0, sizeof(*a));
 }
 
+typedef char *(*demangle_fn)(const char *, char *, size_t *, int *);
+
 /* Return addresses -> store frames, through the region's module table. */
 struct framer {
 	struct store_profile *p;
 	const struct sonda_module *mods;
 	uint32_t nmods;
 	struct symtab **tabs;
+	demangle_fn demangle;
+	int demangle_tried;
+	long pid;
 	struct { uint64_t addr; uint32_t id; } *cache;
 	size_t cap, n;
 };
+
+/* C++ names read as users wrote them.  Inside the traced process only a
+ * libstdc++ it already loaded is used: loading one into a C program at
+ * its exit would run foreign constructors there. */
+static demangle_fn demangler_find(long region_pid)
+{
+	void *h, *fn = dlsym(RTLD_DEFAULT, "__cxa_demangle");
+
+	if (!fn && region_pid != (long)getpid() && (h = dlopen("libstdc++.so.6", RTLD_LAZY | RTLD_LOCAL)))
+		fn = dlsym(h, "__cxa_demangle");
+	return (demangle_fn)fn;
+}
 
 static uint32_t frame_make(struct framer *f, uint64_t addr)
 {
@@ -109,8 +128,19 @@ static uint32_t frame_make(struct framer *f, uint64_t addr)
 		/* a return address: the call is the byte before it */
 		name = f->tabs[i] ? sym_find(f->tabs[i], addr - 1 - m->base) : NULL;
 		slash = strrchr(path, '/');
-		if (name)
+		if (name && !strncmp(name, "_Z", 2) && !f->demangle_tried) {
+			f->demangle = demangler_find(f->pid);
+			f->demangle_tried = 1;
+		}
+		if (name && !strncmp(name, "_Z", 2) && f->demangle) {
+			int st = -1;
+			char *d = f->demangle(name, NULL, NULL, &st);
+
+			snprintf(buf, sizeof(buf), "%s", st == 0 && d ? d : name);
+			free(d);
+		} else if (name) {
 			snprintf(buf, sizeof(buf), "%s", name);
+		}
 		else
 			snprintf(buf, sizeof(buf), "%s+0x%llx", slash ? slash + 1 : path,
 				 (unsigned long long)(addr - m->base));
@@ -284,6 +314,7 @@ int sonda_alloc_load(const unsigned char *base, uint64_t file_size, struct store
 	memset(&f, 0, sizeof(f));
 	memset(&a, 0, sizeof(a));
 	f.p = p;
+	f.pid = (long)rh->pid;
 	msec = section_of(rh, SONDA_SECTION_MODULES, file_size);
 	if (msec && msec->entry_size >= sizeof(struct sonda_module)) {
 		uint32_t n = __atomic_load_n(&msec->used, __ATOMIC_ACQUIRE);

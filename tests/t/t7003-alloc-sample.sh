@@ -1,0 +1,45 @@
+#!/bin/sh
+# t7003 - sampling mode (--alloc-sample): scaled estimates within 10% of the exact counts on a large known workload.
+. "$(dirname "$0")/../lib.sh"
+. "$SRCDIR/tests/tracer-lib.sh"
+
+tracer_prereqs || { test_skip 'allocation sampling' "$TRACER_SKIP"; test_done; }
+
+q() { sqlite3 -separator " " "$1" "$2"; }
+# leaf function, allocs, bytes
+per_leaf='select fn.value, sum(a.allocs), sum(a.bytes) from allocs a join callsites c on c.id = a.callsite
+	join frames f on f.id = c.frame join strings fn on fn.id = f.function
+	where fn.value like "%_site" group by 1 order by 1'
+
+test_expect_success 'fixture builds' '
+	cc -O0 -g -fno-omit-frame-pointer -o sample "$SRCDIR/tests/fixtures/alloc/sample.c"
+'
+
+# 2M allocations: 1.875M small (16-128 B, 135 MB), 125k big (4-64 KiB, 4.4 GB).
+within10() {
+	awk "NR == FNR { n[\$1] = \$2; b[\$1] = \$3; next }
+		{ dn = \$2 / n[\$1] - 1; db = \$3 / b[\$1] - 1; print \$1, \$2, n[\$1], \$3, b[\$1]
+		  if (dn > 0.1 || dn < -0.1 || db > 0.1 || db < -0.1) bad = 1; k++ }
+		END { exit bad || k != 2 }" "$1" "$2"
+}
+
+test_expect_success '--alloc-sample=65536: counts and bytes per site within 10%' '
+	timeout 90 "$SONDA" run --alloc-sample=65536 -o s.db -- ./sample | sort >truth &&
+	q s.db "$per_leaf" >est && within10 truth est
+'
+
+test_expect_success '--alloc-sample=524288: the big site within 10%' '
+	timeout 90 "$SONDA" run --alloc-sample=524288 -o s512.db -- ./sample | sort >truth &&
+	q s512.db "$per_leaf" | grep big_site >est && grep big_site truth >truth.big &&
+	awk "NR == FNR { b = \$3; next } { d = \$3 / b - 1; print \$3, b; exit (d > 0.1 || d < -0.1) }" truth.big est
+'
+
+test_expect_success 'sampled blocks freed: nothing left live but the last 1024' '
+	test "$(q s.db "select sum(live_bytes) < 40000000 from allocs")" = 1
+'
+
+test_expect_success 'the session says the numbers are estimates' '
+	q s.db "select last_error from sessions where id = 1" | grep "sampled (estimates)"
+'
+
+test_done
