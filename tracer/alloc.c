@@ -38,6 +38,10 @@
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 #define HIDDEN __attribute__((visibility("hidden")))
+/* In a sanitizer build the entry points run before ASan has initialized
+ * (its own start-up calls free); only code reached once tracking is on,
+ * after every constructor before ours, is instrumented. */
+#define NOASAN __attribute__((no_sanitize_address))
 
 #define ARENA_BYTES (256 * 1024)
 #define LIVE_SLOTS_MAX (1u << 22)	/* per shard: 256 * 4M * 16 B bounds the map at 16 GiB */
@@ -63,12 +67,12 @@ static size_t (*real_malloc_usable_size)(void *);
 static unsigned char arena[ARENA_BYTES] __attribute__((aligned(64)));
 static size_t arena_used;
 
-static int arena_owns(const void *p)
+NOASAN static int arena_owns(const void *p)
 {
 	return (const unsigned char *)p >= arena && (const unsigned char *)p < arena + ARENA_BYTES;
 }
 
-static void *arena_alloc(size_t n, size_t align)
+NOASAN static void *arena_alloc(size_t n, size_t align)
 {
 	size_t start, old;
 
@@ -89,7 +93,7 @@ static void *arena_alloc(size_t n, size_t align)
 	return arena + start;
 }
 
-static size_t arena_size(const void *p)
+NOASAN static size_t arena_size(const void *p)
 {
 	return *(const size_t *)((const unsigned char *)p - 16);
 }
@@ -97,7 +101,7 @@ static size_t arena_size(const void *p)
 static int resolving;
 
 /* 0 once every real function is known, -1 while dlsym itself is running. */
-static int resolve(void)
+NOASAN static int resolve(void)
 {
 	if (real_free)
 		return 0;
@@ -289,7 +293,7 @@ static void thread_ready(void)
 		stack_bounds();
 }
 
-static inline uint32_t filter_slot(uint64_t p)
+NOASAN static inline uint32_t filter_slot(uint64_t p)
 {
 	uint64_t h = (p >> 4) * 0x9e3779b97f4a7c15ull;
 
@@ -454,10 +458,9 @@ static void failed(void)
 
 /* ---- the interposed functions ---- */
 
-#ifndef __SANITIZE_ADDRESS__
 
 /* Whether this call must be tracked; sets the guard when it must. */
-static inline int enter(void)
+NOASAN static inline int enter(void)
 {
 	if (likely(!A.on) || T.guard)
 		return 0;
@@ -465,14 +468,14 @@ static inline int enter(void)
 	return 1;
 }
 
-static inline void leave(int e)
+NOASAN static inline void leave(int e)
 {
 	T.guard = 0;
 	errno = e;
 }
 
 /* Sampling: most allocations are decided here, before the guard. */
-static inline int skip_sampled(size_t n)
+NOASAN static inline int skip_sampled(size_t n)
 {
 	if (A.mean_on && !T.guard && T.ready && n < T.until && !A.snap_pending) {
 		T.until -= n;
@@ -481,7 +484,7 @@ static inline int skip_sampled(size_t n)
 	return 0;
 }
 
-void *malloc(size_t n)
+NOASAN void *malloc(size_t n)
 {
 	void *p;
 
@@ -499,7 +502,7 @@ void *malloc(size_t n)
 	return p;
 }
 
-void *calloc(size_t k, size_t n)
+NOASAN void *calloc(size_t k, size_t n)
 {
 	void *p;
 
@@ -520,7 +523,7 @@ void *calloc(size_t k, size_t n)
 	return p;
 }
 
-void free(void *p)
+NOASAN void free(void *p)
 {
 	struct alloc_live_entry e;
 
@@ -575,7 +578,7 @@ static void *realloc_tracked(void *p, size_t n)
 	return (void)(errno = err), q;
 }
 
-void *realloc(void *p, size_t n)
+NOASAN void *realloc(void *p, size_t n)
 {
 	void *q;
 
@@ -598,7 +601,7 @@ void *realloc(void *p, size_t n)
 	return q;
 }
 
-void *reallocarray(void *p, size_t k, size_t n)
+NOASAN void *reallocarray(void *p, size_t k, size_t n)
 {
 	if (n && k > SIZE_MAX / n) {
 		errno = ENOMEM;
@@ -607,7 +610,7 @@ void *reallocarray(void *p, size_t k, size_t n)
 	return realloc(p, k * n);
 }
 
-int posix_memalign(void **out, size_t align, size_t n)
+NOASAN int posix_memalign(void **out, size_t align, size_t n)
 {
 	int rc;
 
@@ -633,7 +636,7 @@ int posix_memalign(void **out, size_t align, size_t n)
 
 /* The aligned family: one shape, one macro. */
 #define ALIGNED_HOOK(name, params, args, size, boot)                   \
-	void *name params                                               \
+	NOASAN void *name params                                        \
 	{                                                               \
 		void *p;                                                \
 		if (unlikely(!real_##name) && resolve() < 0)            \
@@ -655,7 +658,7 @@ ALIGNED_HOOK(memalign, (size_t align, size_t n), (align, n), n, arena_alloc(n, a
 ALIGNED_HOOK(valloc, (size_t n), (n), n, arena_alloc(n, 4096))
 ALIGNED_HOOK(pvalloc, (size_t n), (n), n, arena_alloc(n, 4096))
 
-size_t malloc_usable_size(void *p)
+NOASAN size_t malloc_usable_size(void *p)
 {
 	if (!p)
 		return 0;
@@ -665,8 +668,6 @@ size_t malloc_usable_size(void *p)
 		return 0;
 	return real_malloc_usable_size(p);
 }
-
-#endif /* __SANITIZE_ADDRESS__ */
 
 /* ---- life cycle, called by libsonda.c ---- */
 

@@ -33,3 +33,7 @@ noinst_LTLIBRARIES += tracer/liballoc.la
 tracer_liballoc_la_SOURCES = tracer/alloc.c tracer/alloc.h tracer/alloc-table.c tracer/alloc-table.h
 tracer_liballoc_la_CFLAGS = $(AM_CFLAGS) $(UNWIND_CFLAGS) -O2 -fno-omit-frame-pointer -fno-instrument-functions
 EXTRA_DIST += $(wildcard $(srcdir)/tests/fixtures/alloc/*.c) $(wildcard $(srcdir)/tests/fixtures/alloc/*.cc)
+check_PROGRAMS += tests/unit/test-alloc-table
+tests_unit_test_alloc_table_SOURCES = tests/unit/test-alloc-table.c tracer/alloc-table.c
+tests_unit_test_alloc_table_CFLAGS = $(unit_cflags)
+tests_unit_test_alloc_table_LDADD =
