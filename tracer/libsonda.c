@@ -105,9 +105,10 @@ static struct {
 	char output[SONDA_PATH_MAX + 32];
 	pthread_key_t key;
 	int key_ok;
+	int fd;			/* the region file, to reserve its pages; -1 when gone */
 	pthread_mutex_t flush_lock;
 	atomic_flag modules_lock;
-} g = { .flush_lock = PTHREAD_MUTEX_INITIALIZER, .modules_lock = ATOMIC_FLAG_INIT };
+} g = { .flush_lock = PTHREAD_MUTEX_INITIALIZER, .modules_lock = ATOMIC_FLAG_INIT, .fd = -1 };
 
 /* Read by the function hooks before anything else: one predictable branch. */
 static int functions_on;
@@ -387,6 +388,16 @@ static void thread_exit(void *arg)
 	munmap(ts, sizeof(*ts));
 }
 
+/* Gives pages of the region their memory now, on a slow path: a write to
+ * a hole of a full tmpfs (a container's small /dev/shm) would be SIGBUS
+ * on the hot path.  -1 only when there is no room. */
+static int region_reserve(uint64_t off, uint64_t len)
+{
+	if (g.fd < 0)
+		return 0;
+	return posix_fallocate(g.fd, (off_t)off, (off_t)len) == ENOSPC ? -1 : 0;
+}
+
 static struct tstate *thread_start(void)
 {
 	struct sonda_section *sec = g.threads;
@@ -405,6 +416,15 @@ static struct tstate *thread_start(void)
 	}
 	ts = mmap(NULL, sizeof(*ts), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (ts == MAP_FAILED) {
+		__atomic_fetch_add(&g.hdr->threads_dropped, 1, __ATOMIC_RELAXED);
+		tls = DEAD;
+		return NULL;
+	}
+	if (region_reserve(sec->offset + (uint64_t)i * sec->entry_size,
+			   g.functions ? sec->entry_size : g.hdr->slot_funcs_off) < 0 ||
+	    (g.rings && region_reserve(g.rings->offset + (uint64_t)i * g.rings->entry_size,
+				       g.rings->entry_size) < 0)) {
+		munmap(ts, sizeof(*ts));
 		__atomic_fetch_add(&g.hdr->threads_dropped, 1, __ATOMIC_RELAXED);
 		tls = DEAD;
 		return NULL;
@@ -1018,11 +1038,21 @@ static int region_create(int forked)
 		return -1;
 	}
 	m = mmap(NULL, off, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	close(fd);
-	if (m == MAP_FAILED) {
+	if (m == MAP_FAILED || posix_fallocate(fd, 0, (off_t)secs[0].offset) == ENOSPC ||
+	    posix_fallocate(fd, (off_t)secs[1].offset, (off_t)secs[1].size) == ENOSPC) {
+		if (m != MAP_FAILED)
+			munmap(m, off);
+		close(fd);
 		unlink(g.region_path);
 		return -1;
 	}
+	/* kept high, out of the way of a host that reuses low descriptors */
+	if (g.fd >= 0)
+		close(g.fd);
+	g.fd = fcntl(fd, F_DUPFD_CLOEXEC, 512);
+	if (g.fd < 0)
+		g.fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	close(fd);
 	g.base = m;
 	h = g.hdr = m;
 	memcpy(h->magic, SONDA_REGION_MAGIC, 8);

@@ -85,6 +85,17 @@ test_expect_success 'sonda recover on a live process: a snapshot, the process ru
 	kill -0 $pid && kill $pid
 '
 
+if mkdir small && mount -t tmpfs -o size=3m tmpfs small 2>/dev/null; then
+	test_expect_success 'a region on a full tmpfs: threads without room are counted, no SIGBUS' '
+		SONDA_REGION=$TRASH/small/r SONDA_OUTPUT=$TRASH/sm.db ./faults stress 1000 &&
+		sqlite3 sm.db "select last_error from sessions where id = 1" | grep "threads without a slot" &&
+		test $(sqlite3 sm.db "select calls from tasks where thread = 0 and name = \"s\"") -ge 1000
+	'
+	umount small
+else
+	test_skip 'a region on a full tmpfs' 'cannot mount a small tmpfs here (needs root)'
+fi
+
 test_expect_success 'SONDA_DISABLE=1: no region, no output' '
 	test_expect_code 3 env SONDA_DISABLE=1 SONDA_OUTPUT=$TRASH/none.db ./faults plain &&
 	test ! -e none.db
