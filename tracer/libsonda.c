@@ -106,6 +106,7 @@ static struct {
 	pthread_key_t key;
 	int key_ok;
 	int fd;			/* the region file, to reserve its pages; -1 when gone */
+	int root;		/* the process sonda run started, or not under sonda run */
 	pthread_mutex_t flush_lock;
 	atomic_flag modules_lock;
 } g = { .flush_lock = PTHREAD_MUTEX_INITIALIZER, .modules_lock = ATOMIC_FLAG_INIT, .fd = -1 };
@@ -890,6 +891,26 @@ void __cyg_profile_func_exit(void *fn, void *site)
 
 /* ---- output ---- */
 
+static int env_on(const char *name);
+
+/* Nothing recorded by any thread yet (allocation tracking always counts
+ * as something). */
+static int region_idle(void)
+{
+	uint32_t n = __atomic_load_n(&g.threads->used, __ATOMIC_ACQUIRE);
+
+	if (env_on("SONDA_ALLOC") || (g.hdr->flags & SONDA_FLAG_ALLOC))
+		return 0;
+	for (uint32_t i = 0; i < n && i < g.threads->count; i++) {
+		const struct sonda_slot *slot =
+			(const void *)(g.base + g.threads->offset + (uint64_t)i * g.threads->entry_size);
+
+		if (slot->state && (slot->events || slot->calls || slot->ntasks))
+			return 0;
+	}
+	return 1;
+}
+
 static int flush_locked(int at_exit)
 {
 	struct store_profile *p;
@@ -904,6 +925,10 @@ static int flush_locked(int at_exit)
 	if (at_exit) {
 		g.hdr->end_realtime_ns = real_ns();
 		__atomic_store_n(&g.hdr->state, SONDA_STATE_EXITED, __ATOMIC_RELEASE);
+		/* a shell or make that sonda run's program started: no store
+		 * unless it recorded something */
+		if (!g.root && region_idle())
+			return 0;
 	}
 	p = store_profile_new();
 	if (!p) {
@@ -966,11 +991,12 @@ static void output_choose(int forked)
 	const char *root = getenv("SONDA_ROOT_PID");
 	long pid = (long)getpid();
 
+	g.root = !forked && (!root || atol(root) == pid);
 	if (!out || !*out) {
 		snprintf(g.output, sizeof(g.output), "sonda-%ld.db", pid);
 		return;
 	}
-	if (!forked && (!root || atol(root) == pid)) {
+	if (g.root) {
 		snprintf(g.output, sizeof(g.output), "%s", out);
 		return;
 	}

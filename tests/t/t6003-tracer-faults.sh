@@ -36,6 +36,12 @@ test_expect_success 'fork: parent and child each get their own store' '
 	calls f.$child.db >actual && echo "child 2" >expect && test_cmp expect actual
 '
 
+test_expect_success 'commands the program runs: a store each, but only if they recorded something' '
+	timeout 60 "$SONDA" run -o sh.db -- sh -c "/bin/true; ./faults plain; /bin/true" &&
+	ls sh.*.db >files && test $(wc -l <files) = 1 &&
+	calls $(cat files) >actual && echo "f 1" >expect && test_cmp expect actual
+'
+
 test_expect_success 'threads that exit, unbalanced ends, NULL, empty and huge names: counted' '
 	timeout 60 "$SONDA" run -o t.db -- ./faults threads &&
 	calls t.db >actual &&
