@@ -6,21 +6,21 @@
 # pointers, and a 30-deep stack of 9 KB frames) it samples the same running
 # process with each tool in turn and prints: CPU per sample (record, plus
 # perf script / unwind and symbolize), bytes per sample, and the share of
-# samples holding the whole expected stack.  Ratios are sonda / perf-fp.
+# samples holding the whole expected stack.  sonda's figures are for
+# sonda record (sampling, unwinding, symbolizing, the store) as a user runs it.
 set -eu
 BUILDDIR=$(cd "${1:-.}" && pwd)
 SECS=${2:-5}
 HZ=${3:-1000}
 SRC=$(cd "$(dirname "$0")/../.." && pwd)/tests/fixtures/native/target.c
 SONDA=$BUILDDIR/sonda
-NSAMPLE=$BUILDDIR/tests/native/nsample
 W=$(mktemp -d /tmp/sonda-bench-native.XXXXXX)
 trap 'kill $TPID 2>/dev/null; rm -rf "$W"' EXIT
 TPID=
 cd "$W"
 
 command -v perf >/dev/null || { echo "perf not installed (apt-get install linux-perf)"; exit 1; }
-[ -x "$NSAMPLE" ] || { echo "build first: make check-build"; exit 1; }
+[ -x "$SONDA" ] || { echo "build first: make"; exit 1; }
 gcc -O2 -g -fomit-frame-pointer -pthread -o nofp "$SRC"
 gcc -O2 -g -fno-omit-frame-pointer -pthread -o fp "$SRC"
 
@@ -40,8 +40,10 @@ perf_full() {
 		function has(str,   i, p) { p = 1; for (i = 1; i <= n; i++) { p = index(substr(str, p), w[i] " "); if (!p) return 0 } return 1 }
 		END { if (inside) done(); printf "%d %.1f", total, total ? 100 * full / total : 0 }' "$2"
 }
+# The same from sonda's folded export: "f (file:line);g (file:line) COUNT".
 sonda_full() {
-	awk -v want="$(echo "$1" | tr ' ' ';')" '/^S / { total++; if (index($4 ";", want ";")) full++ }
+	awk -v want="$(echo "$1" | tr ' ' ';')" '{ w = $NF; $NF = ""; s = $0; gsub(/ \([^)]*\)/, "", s); sub(/ +$/, "", s)
+		total += w; if (index(s ";", want ";")) full += w }
 		END { printf "%d %.1f", total, total ? 100 * full / total : 0 }' "$2"
 }
 
@@ -66,19 +68,16 @@ bench_target() {
 		eval "us_$cg=$us bytes_$cg=$((n ? bytes / n : 0)) full_$cg=$full"
 		row "perf $cg (rec+script)" "$n" "$us" "$((n ? bytes / n : 0))" "$full"
 	done
-	cpu=$(cpu_of sh -c "'$NSAMPLE' -m cpu -r $HZ -d $SECS -p $TPID >sonda.txt")
-	"$NSAMPLE" -m cpu -r "$HZ" -d 0.01 -p $TPID >/dev/null 2>&1 || true
-	set -- $(sonda_full "$want" sonda.txt)
+	cpu=$(cpu_of "$SONDA" record --mode cpu -r "$HZ" -d "$SECS" -p $TPID -q -o s.db)
+	"$SONDA" export s.db -f folded >sonda.folded 2>/dev/null
+	set -- $(sonda_full "$want" sonda.folded)
 	n=$1 full=$2
 	us=$(awk -v a="$cpu" -v n="$n" 'BEGIN { printf "%.1f", n ? 1e6 * a / n : 0 }')
-	bytes=n/a
-	if "$SONDA" record --mode cpu -r "$HZ" -d 1 -p $TPID -q -o s.db >/dev/null 2>&1 && [ -s s.db ]; then
-		bytes=$(( $(stat -c %s s.db) / (HZ > 0 ? HZ : 1) ))
-	fi
+	bytes=$((n ? $(stat -c %s s.db) / n : 0))
 	row "sonda cpu" "$n" "$us" "$bytes" "$full"
 	awk -v s="$us" -v f="$us_fp" -v d="$us_dwarf" 'BEGIN {
 		printf "ratio CPU/sample: sonda/perf-fp %.3f, sonda/perf-dwarf %.3f\n", f ? s / f : 0, d ? s / d : 0 }'
-	[ "$bytes" != n/a ] && awk -v s="$bytes" -v f="$bytes_fp" -v d="$bytes_dwarf" 'BEGIN {
+	awk -v s="$bytes" -v f="$bytes_fp" -v d="$bytes_dwarf" 'BEGIN {
 		printf "ratio bytes/sample: sonda/perf-fp %.4f, sonda/perf-dwarf %.4f\n", f ? s / f : 0, d ? s / d : 0 }'
 	kill $TPID; wait $TPID 2>/dev/null || true
 	TPID=

@@ -176,4 +176,23 @@ void prof_nat_emit(struct prof_nat *n, pid_t tid, uint32_t state, const struct p
 /* Whether the process still exists (not a zombie). */
 int prof_nat_alive(pid_t pid);
 
+/* grab.c: every paused thread's registers and the top of its stack
+ * (deeper frames are read from the live stack during the unwind). */
+#define PROF_GRAB_STACK (32 * 1024)
+struct prof_grab_thread {
+	pid_t tid;
+	uint32_t state;		/* STORE_STATE_IDLE: blocked in a system call */
+	struct prof_regs regs;
+	size_t len;
+	uint8_t *stack;
+};
+struct prof_grab {
+	struct prof_grab_thread *t;
+	size_t n, cap;
+};
+void prof_grab_take(struct prof_grab *g, struct prof_pause *pp, pid_t pid, int keep_idle);
+void prof_grab_free(struct prof_grab *g);
+/* wall.c: prof_pause_new, checked once for permission. */
+struct prof_pause *prof_nat_pause_new(pid_t pid, char *err, size_t errlen);
+
 #endif

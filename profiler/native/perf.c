@@ -356,6 +356,7 @@ static int drain_ring(struct prof_perf *p, struct ring *r, prof_perf_cb cb, void
 	while (tail < head) {
 		struct perf_event_header h;
 		uint64_t off = tail % size;
+		const uint8_t *rec;
 		struct prof_perf_sample s;
 
 		if (head - tail < sizeof(h))
@@ -364,28 +365,30 @@ static int drain_ring(struct prof_perf *p, struct ring *r, prof_perf_cb cb, void
 			((uint8_t *)&h)[i] = data[(off + i) % size];
 		if (h.size < sizeof(h) || h.size > head - tail)
 			break;
+		/* Parsed in place unless it wraps: a sample is up to 64 KB. */
 		if (off + h.size <= size) {
-			memcpy(p->rec, data + off, h.size);
+			rec = data + off;
 		} else {
 			memcpy(p->rec, data + off, size - off);
 			memcpy(p->rec + (size - off), data, h.size - (size - off));
+			rec = p->rec;
 		}
 		tail += h.size;
 		if ((h.type == PERF_RECORD_FORK || h.type == PERF_RECORD_EXIT) &&
 		    h.size >= sizeof(h) + 16) {
 			uint32_t ids[4];	/* pid, ppid, tid, ptid */
 
-			memcpy(ids, p->rec + sizeof(h), 16);
+			memcpy(ids, rec + sizeof(h), 16);
 			if ((pid_t)ids[0] == p->pid && !p->inherit)
 				note_task(p, h.type == PERF_RECORD_FORK, (pid_t)ids[2]);
 		} else if (h.type == PERF_RECORD_LOST) {
 			uint64_t lost[2];
 
 			if (h.size >= sizeof(h) + 16) {
-				memcpy(lost, p->rec + sizeof(h), 16);
+				memcpy(lost, rec + sizeof(h), 16);
 				p->lost += lost[1];
 			}
-		} else if (h.type == PERF_RECORD_SAMPLE && parse_sample(p, p->rec, h.size, &s) == 0 &&
+		} else if (h.type == PERF_RECORD_SAMPLE && parse_sample(p, rec, h.size, &s) == 0 &&
 			   s.pid == p->pid) {
 			cb(ctx, &s);
 			n++;

@@ -1,0 +1,106 @@
+/* grab.c - registers and a stack copy of every thread of a paused process, taken before it is resumed. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <sys/user.h>
+
+#include "profiler/native/native.h"
+
+/* Page-sized pieces, so a stack that ends before the copy does still
+ * yields what is there (process_vm_readv stops at a failing piece). */
+static size_t copy_stack(pid_t pid, uint64_t sp, uint8_t *buf, size_t max)
+{
+	struct iovec local[PROF_GRAB_STACK / 4096 + 1], remote[PROF_GRAB_STACK / 4096 + 1];
+	size_t n = 0, off = 0;
+	ssize_t got;
+
+	while (off < max && n < sizeof(local) / sizeof(local[0])) {
+		uint64_t a = sp + off;
+		size_t piece = 4096 - (size_t)(a & 4095);
+
+		if (piece > max - off)
+			piece = max - off;
+		local[n].iov_base = buf + off;
+		local[n].iov_len = piece;
+		remote[n].iov_base = (void *)(uintptr_t)a;
+		remote[n].iov_len = piece;
+		n++;
+		off += piece;
+	}
+	got = process_vm_readv(pid, local, n, remote, n, 0);
+	return got > 0 ? (size_t)got : 0;
+}
+
+static void regs_from_user(struct prof_regs *r, const struct user_regs_struct *u)
+{
+	const unsigned long long v[PROF_NREGS] = {
+		u->rax, u->rdx, u->rcx, u->rbx, u->rsi, u->rdi, u->rbp, u->rsp,
+		u->r8, u->r9, u->r10, u->r11, u->r12, u->r13, u->r14, u->r15, u->rip,
+	};
+
+	for (int i = 0; i < PROF_NREGS; i++)
+		r->r[i] = v[i];
+}
+
+/* Interrupted inside a system call that will be restarted (or was cut
+ * short): the thread was blocked, not running. */
+static int blocked_in_syscall(const struct user_regs_struct *u)
+{
+	long long rax = (long long)u->rax;
+
+	return (long long)u->orig_rax >= 0 && ((rax <= -512 && rax >= -516) || rax == -EINTR);
+}
+
+static struct prof_grab_thread *slot(struct prof_grab *g)
+{
+	if (g->n == g->cap) {
+		size_t nc = g->cap ? 2 * g->cap : 8;
+		struct prof_grab_thread *t = realloc(g->t, nc * sizeof(*t));
+
+		if (!t)
+			return NULL;
+		for (size_t i = g->cap; i < nc; i++)
+			t[i].stack = NULL;
+		g->t = t;
+		g->cap = nc;
+	}
+	if (!g->t[g->n].stack && !(g->t[g->n].stack = malloc(PROF_GRAB_STACK)))
+		return NULL;
+	return &g->t[g->n++];
+}
+
+void prof_grab_take(struct prof_grab *g, struct prof_pause *pp, pid_t pid, int keep_idle)
+{
+	size_t n = prof_pause_count(pp);
+
+	g->n = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct user_regs_struct u;
+		struct prof_grab_thread *t;
+
+		if (prof_pause_regs(pp, i, &u) != 0 || !(t = slot(g)))
+			continue;
+		t->tid = prof_pause_tid(pp, i);
+		regs_from_user(&t->regs, &u);
+		t->state = (blocked_in_syscall(&u) || prof_pause_group_stopped(pp, i))
+				   ? STORE_STATE_IDLE
+				   : STORE_STATE_ONCPU;
+		if (t->state == STORE_STATE_IDLE && !keep_idle) {
+			g->n--;
+			continue;
+		}
+		t->len = copy_stack(pid, t->regs.r[PROF_REG_SP], t->stack, PROF_GRAB_STACK);
+	}
+}
+
+void prof_grab_free(struct prof_grab *g)
+{
+	for (size_t i = 0; i < g->cap; i++)
+		free(g->t[i].stack);
+	free(g->t);
+	memset(g, 0, sizeof(*g));
+}
