@@ -1,0 +1,48 @@
+#!/bin/sh
+# t5003-native-mixed: native stacks of Python processes with the Python frames spliced in, CPython 3.8-3.13.
+. "$(dirname "$0")/../lib.sh"
+
+NSAMPLE=$BUILDDIR/tests/native/nsample
+FIXTURE=$SRCDIR/tests/fixtures/py/known_stack.py
+
+track() {
+	PIDS="${PIDS:-} $*"
+	trap 'kill -9 $PIDS 2>/dev/null' EXIT
+}
+
+# The Python frames of the one stack in $1, root first, as "func:file:line".
+python_part() {
+	sed -n 's/^S [0-9]* [a-z]* //p' "$1" | head -n 1 | tr ';' '\n' | grep ':known_stack\.py:'
+}
+
+if [ ! -f "$FIXTURE" ]; then
+	test_skip 'mixed mode' 'no Python known-stack fixture in this tree'
+	test_done
+fi
+
+if "$NSAMPLE" -m mixed -p $$ -o 2>&1 | grep -q "not available in this build"; then
+	test_skip 'mixed mode' 'this build has no Python reader'
+	test_done
+fi
+
+test_pythons >pythons
+while read -r version python; do
+	case $version in 3.8|3.9|3.10|3.11|3.12|3.13) ;; *) continue;; esac
+	what="mixed stack on CPython $version ($python)"
+	"$python" "$FIXTURE" --expect | tr ';' '\n' |
+		sed 's/^known_stack:\(.*\):\([0-9]*\)$/\1:known_stack.py:\2/' >"expect.$version"
+	test_expect_success "$what: Python frames in order, below native frames" '
+		rm -f ready
+		"$python" "$FIXTURE" --ready ready &
+		P=$! && track $P &&
+		test_wait_for "[ -f ready ]" 10 &&
+		"$NSAMPLE" -m mixed -o -l -p $P >out &&
+		python_part out >got &&
+		test_cmp "expect.$version" got &&
+		sed -n "s/^S [0-9]* [a-z]* //p" out | head -n 1 | tr ";" "\n" >frames &&
+		first=$(grep -n ":known_stack\.py:" frames | head -n 1 | cut -d: -f1) &&
+		head -n $((first - 1)) frames | grep -q "^PyEval_EvalCode"
+	'
+done <pythons
+
+test_done
