@@ -4,14 +4,40 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "profiler/native/native.h"
+
+/* Only 64-bit x86 processes: their registers and unwind tables are the
+ * only ones this unwinder knows. */
+static int check_arch(pid_t pid, char *err, size_t errlen)
+{
+	char path[64];
+	unsigned char id[20];
+	int fd;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;	/* a kernel thread or no permission: let attach say */
+	n = read(fd, id, sizeof(id));
+	close(fd);
+	if (n == (ssize_t)sizeof(id) && !memcmp(id, "\177ELF", 4) &&
+	    (id[4] != 2 || id[18] != 62)) {
+		snprintf(err, errlen, "process %d is not a 64-bit x86-64 program (%s); native "
+			 "sampling supports only those", (int)pid, id[4] == 1 ? "32-bit" : "other machine");
+		return -1;
+	}
+	return 0;
+}
 
 int prof_nat_init(struct prof_nat *n, pid_t pid, char *err, size_t errlen)
 {
 	memset(n, 0, sizeof(*n));
 	n->pid = pid;
-	if (prof_check_pid(pid, err, errlen) < 0)
+	if (prof_check_pid(pid, err, errlen) < 0 || check_arch(pid, err, errlen) < 0)
 		return -1;
 	if (prof_space_init(&n->space, pid, err, errlen) != 0)
 		return -1;
