@@ -1,6 +1,7 @@
 # man/: one page per command, built from *.in with the version filled in.
 man_in = man/sonda.1.in man/sonda-record.1.in man/sonda-info.1.in man/sonda-store.5.in
 man_in += man/sonda-report.1.in man/sonda-export.1.in man/sonda-diff.1.in
+man_in += man/sonda-dump.1.in
 man_MANS += $(man_in:.in=)
 EXTRA_DIST += $(man_in)
 CLEANFILES += $(man_in:.in=)
