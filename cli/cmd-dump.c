@@ -9,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "profiler/backend.h"
+#include "profiler/profiler.h"
 
 #define TORN_RETRIES 5
 
@@ -142,8 +143,10 @@ static void print_json(const struct dump *d)
 	printf("%s]\n", d->n ? "\n" : "");
 }
 
-/* One consistent read: retried while a thread's read looked torn. */
-static int sample_once(struct prof_engine *e, struct dump *d, char *err, size_t errlen)
+/* One consistent read: every thread paused (unless pp is NULL) and the
+ * read retried while a thread's stack looked torn. */
+static int sample_once(struct prof_engine *e, struct prof_pause *pp, struct dump *d,
+		       char *err, size_t errlen)
 {
 	const struct prof_backend *b = &prof_backend_python;
 	int rc = -1;
@@ -152,7 +155,11 @@ static int sample_once(struct prof_engine *e, struct dump *d, char *err, size_t 
 		uint64_t torn = py_engine_torn(e);
 
 		dump_clear(d);
+		if (pp && (rc = prof_pause_stop(pp, err, errlen)) < 0)
+			return rc;
 		rc = b->sample(e, collect, d, err, errlen);
+		if (pp)
+			prof_pause_resume(pp);
 		if (rc != 0 || d->nomem || py_engine_torn(e) == torn)
 			break;
 	}
@@ -179,8 +186,9 @@ const struct cli_command cli_cmd_dump = {
 	"  -p, --pid PID      the process to read\n"
 	"  -j, --json         print a JSON array of threads:\n"
 	"                     {tid, name, idle, gil, frames: [{function, file, line}]}\n"
-	"  -n, --nonblocking  never pause the target (a read that looks torn is\n"
-	"                     retried)\n"
+	"  -n, --nonblocking  never pause the target (by default its threads are\n"
+	"                     paused for the read, a few microseconds); a read\n"
+	"                     that looks torn is retried\n"
 	"  -h, --help         show this help\n"
 	"\n"
 	"Exit status: 0 printed, 1 the read failed, 2 bad usage or a process that\n"
@@ -199,6 +207,7 @@ static int run(int argc, char **argv)
 	const struct prof_backend *b = &prof_backend_python;
 	struct prof_options o;
 	struct prof_engine *e;
+	struct prof_pause *pp = NULL;
 	struct dump d;
 	char err[320], *end;
 	int c, json = 0, rc;
@@ -246,7 +255,17 @@ static int run(int argc, char **argv)
 	}
 	if (py_engine_warning(e))
 		cli_error("warning: %s", py_engine_warning(e));
-	rc = sample_once(e, &d, err, sizeof(err));
+	if (!o.nonblocking) {
+		pp = prof_pause_new(o.pid, err, sizeof(err));
+		if (!pp) {
+			cli_error("%s (--nonblocking reads without pausing)", err);
+			b->detach(e);
+			return 2;
+		}
+	}
+	rc = sample_once(e, pp, &d, err, sizeof(err));
+	if (pp)
+		prof_pause_free(pp);
 	if (rc == 0) {
 		if (json)
 			print_json(&d);

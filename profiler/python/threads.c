@@ -16,6 +16,7 @@
 struct th {
 	int64_t tid;
 	int fd;		/* /proc/PID/task/TID/stat, kept open: one pread per sample */
+	int sys_fd;	/* /proc/PID/task/TID/syscall, opened when first needed */
 	int seen;
 	char name[32];
 };
@@ -52,6 +53,14 @@ long py_pthread_tid_offset(void)
 	return off;
 }
 
+static void close_th(struct th *t)
+{
+	if (t->fd >= 0)
+		close(t->fd);
+	if (t->sys_fd >= 0)
+		close(t->sys_fd);
+}
+
 struct py_threads *py_threads_new(pid_t pid)
 {
 	struct py_threads *th = calloc(1, sizeof(*th));
@@ -66,8 +75,7 @@ void py_threads_free(struct py_threads *th)
 	if (!th)
 		return;
 	for (size_t i = 0; i < th->n; i++)
-		if (th->v[i].fd >= 0)
-			close(th->v[i].fd);
+		close_th(&th->v[i]);
 	free(th->v);
 	free(th);
 }
@@ -117,8 +125,33 @@ static struct th *get(struct py_threads *th, int64_t tid)
 	t->seen = 1;
 	snprintf(path, sizeof(path), "/proc/%d/task/%lld/stat", (int)th->pid, (long long)tid);
 	t->fd = open(path, O_RDONLY | O_CLOEXEC);
+	t->sys_fd = -2;
 	read_name(th->pid, tid, t->name, sizeof(t->name));
 	return t;
+}
+
+/* A thread paused by ptrace (sonda's own pause) shows 't' whatever it was
+ * doing; /proc/.../syscall tells whether it was stopped inside a system
+ * call (blocked: 'S') or in user space (running Python: 'R'). */
+static int stopped_state(struct py_threads *th, struct th *t)
+{
+	char path[80], buf[64];
+	ssize_t n;
+
+	if (t->sys_fd == -2) {
+		snprintf(path, sizeof(path), "/proc/%d/task/%lld/syscall", (int)th->pid,
+			 (long long)t->tid);
+		t->sys_fd = open(path, O_RDONLY | O_CLOEXEC);
+	}
+	if (t->sys_fd < 0)
+		return 'T';
+	n = pread(t->sys_fd, buf, sizeof(buf) - 1, 0);
+	if (n <= 0)
+		return 'T';
+	buf[n] = '\0';
+	if (!strncmp(buf, "running", 7) || !strncmp(buf, "-1 ", 3))
+		return 'R';
+	return 'S';
 }
 
 int py_thread_state(struct py_threads *th, int64_t tid)
@@ -137,6 +170,8 @@ int py_thread_state(struct py_threads *th, int64_t tid)
 	p = strrchr(buf, ')');	/* the name may hold spaces and parentheses */
 	if (!p || p[1] != ' ' || !p[2])
 		return 0;
+	if (p[2] == 't' || p[2] == 'T')
+		return stopped_state(th, t);
 	return (unsigned char)p[2];
 }
 
@@ -153,8 +188,7 @@ void py_threads_sweep(struct py_threads *th)
 
 	for (size_t i = 0; i < th->n; i++) {
 		if (!th->v[i].seen) {
-			if (th->v[i].fd >= 0)
-				close(th->v[i].fd);
+			close_th(&th->v[i]);
 			continue;
 		}
 		th->v[i].seen = 0;
