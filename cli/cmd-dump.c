@@ -12,6 +12,7 @@
 #include "profiler/profiler.h"
 
 #define TORN_RETRIES 5
+#define PAUSE_TIMEOUT_US 2000000L
 
 struct dump_frame {
 	char *function, *file;
@@ -262,6 +263,9 @@ static int run(int argc, char **argv)
 			b->detach(e);
 			return 2;
 		}
+		/* one read, not a sampling rate to keep: a loaded machine may
+		 * take long to schedule every thread into its stop */
+		prof_pause_set_timeout(pp, PAUSE_TIMEOUT_US);
 	}
 	rc = sample_once(e, pp, &d, err, sizeof(err));
 	if (pp)
