@@ -2,6 +2,7 @@
  * CLI_COMMAND(name) per cli/cmd-NAME.c, which defines cli_cmd_NAME.
  * A command is listed only once it works. */
 CLI_COMMAND(record)
+CLI_COMMAND(dump)
 CLI_COMMAND(run)
 CLI_COMMAND(recover)
 CLI_COMMAND(info)

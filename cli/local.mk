@@ -8,3 +8,4 @@ sonda_LDADD += tracer/libregion.la store/libstore.la $(SQLITE_LIBS) $(ELF_LIBS)
 sonda_CPPFLAGS = $(AM_CPPFLAGS) -DSONDA_LIBDIR='"$(libdir)"'
 # report, export, diff
 sonda_SOURCES += cli/cmd-report.c cli/cmd-export.c cli/cmd-diff.c
+sonda_SOURCES += cli/cmd-dump.c

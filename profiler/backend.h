@@ -70,4 +70,11 @@ extern const struct prof_backend prof_backend_mixed;
  * "perf events permitted" or the reason they are not, for the summary. */
 int prof_native_perf_permitted(pid_t pid, char *why, size_t len);
 
+/* What the Python engine tells beyond the interface (sonda dump, bench):
+ * a warning about its layout (NULL when none), threads dropped because a
+ * read looked torn, and process_vm_readv calls made, since attach. */
+const char *py_engine_warning(struct prof_engine *e);
+uint64_t py_engine_torn(struct prof_engine *e);
+uint64_t py_engine_syscalls(struct prof_engine *e);
+
 #endif

@@ -1,0 +1,313 @@
+/* mem.c - target memory reads: one batched process_vm_readv per sample, then single reads.
+ *
+ * A steady-state sample reads the same regions as the sample before it
+ * (thread states, frames or frame data stacks, code object headers), so
+ * py_mem_begin reads all of them in one system call and py_mem_fetch
+ * serves the walk from that snapshot.  Whatever the walk needs that was
+ * not planned costs one process_vm_readv and is planned for next time.
+ * Everything is re-read each sample: the snapshot is never stale.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/uio.h>
+
+#include "profiler/python/python.h"
+
+#define ARENA_SIZE (8u << 20)	/* bytes read per sample, at most */
+#define MAX_FETCH (1u << 20)
+#define RANGE_SLACK 4096	/* a data stack may grow this much before a re-read */
+#define BATCH_IOV 1024		/* UIO_MAXIOV */
+#define MAX_RETRIES 4
+
+struct entry {
+	uint64_t addr;
+	uint32_t len, got, off;
+	uint8_t planned, range;
+};
+
+struct plan {
+	uint64_t addr;
+	uint32_t len;
+	uint8_t range;
+};
+
+struct slot {
+	uint32_t stamp, idx;
+};
+
+struct py_mem {
+	pid_t pid;
+	int gone;
+	uint64_t syscalls;
+	unsigned char *arena;
+	size_t used;
+	struct entry *ents;
+	size_t nents, cap;
+	struct slot *hash;
+	size_t hash_cap;
+	uint32_t stamp;
+	uint32_t *ranges;
+	size_t nranges;
+	struct plan *plan, *next;
+	size_t nplan, nnext, plan_cap;
+	struct iovec *liov, *riov;
+};
+
+struct py_mem *py_mem_new(pid_t pid)
+{
+	struct py_mem *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return NULL;
+	m->pid = pid;
+	m->arena = malloc(ARENA_SIZE);
+	m->cap = 4096;
+	m->ents = calloc(m->cap, sizeof(*m->ents));
+	m->hash_cap = 8192;
+	m->hash = calloc(m->hash_cap, sizeof(*m->hash));
+	m->ranges = calloc(m->cap, sizeof(*m->ranges));
+	m->plan_cap = m->cap;
+	m->plan = calloc(m->plan_cap, sizeof(*m->plan));
+	m->next = calloc(m->plan_cap, sizeof(*m->next));
+	m->liov = calloc(BATCH_IOV, sizeof(*m->liov));
+	m->riov = calloc(BATCH_IOV, sizeof(*m->riov));
+	if (!m->arena || !m->ents || !m->hash || !m->ranges || !m->plan || !m->next || !m->liov ||
+	    !m->riov) {
+		py_mem_free(m);
+		return NULL;
+	}
+	m->stamp = 1;
+	return m;
+}
+
+void py_mem_free(struct py_mem *m)
+{
+	if (!m)
+		return;
+	free(m->arena);
+	free(m->ents);
+	free(m->hash);
+	free(m->ranges);
+	free(m->plan);
+	free(m->next);
+	free(m->liov);
+	free(m->riov);
+	free(m);
+}
+
+uint64_t py_mem_syscalls(const struct py_mem *m) { return m->syscalls; }
+int py_mem_gone(const struct py_mem *m) { return m->gone; }
+
+static size_t hash_addr(const struct py_mem *m, uint64_t addr)
+{
+	return (size_t)((addr * 0x9E3779B97F4A7C15ull) >> 40) & (m->hash_cap - 1);
+}
+
+static struct entry *find_exact(struct py_mem *m, uint64_t addr)
+{
+	for (size_t h = hash_addr(m, addr), n = 0; n < m->hash_cap; n++, h = (h + 1) & (m->hash_cap - 1)) {
+		struct slot *s = &m->hash[h];
+
+		if (s->stamp != m->stamp)
+			return NULL;
+		if (m->ents[s->idx].addr == addr)
+			return &m->ents[s->idx];
+	}
+	return NULL;
+}
+
+/* A new entry with room in the arena, or NULL when a sample reads too much. */
+static struct entry *add_entry(struct py_mem *m, uint64_t addr, size_t len, int range)
+{
+	struct entry *e;
+	size_t h;
+
+	if (m->nents == m->cap || m->nents * 2 >= m->hash_cap || len > ARENA_SIZE - m->used)
+		return NULL;
+	e = &m->ents[m->nents];
+	e->addr = addr;
+	e->len = (uint32_t)len;
+	e->got = 0;
+	e->off = (uint32_t)m->used;
+	e->planned = 0;
+	e->range = (uint8_t)range;
+	m->used += (len + 7) & ~(size_t)7;
+	if (m->used > ARENA_SIZE)
+		m->used = ARENA_SIZE;
+	for (h = hash_addr(m, addr);; h = (h + 1) & (m->hash_cap - 1)) {
+		struct slot *s = &m->hash[h];
+
+		if (s->stamp != m->stamp || m->ents[s->idx].addr == addr) {
+			s->stamp = m->stamp;
+			s->idx = (uint32_t)m->nents;
+			break;
+		}
+	}
+	if (range)
+		m->ranges[m->nranges++] = (uint32_t)m->nents;
+	m->nents++;
+	return e;
+}
+
+static void plan_entry(struct py_mem *m, struct entry *e, size_t want)
+{
+	struct plan *p;
+
+	if (e->planned || m->nnext == m->plan_cap)
+		return;
+	e->planned = 1;
+	p = &m->next[m->nnext++];
+	p->addr = e->addr;
+	p->len = e->range ? (uint32_t)(want + RANGE_SLACK < MAX_FETCH ? want + RANGE_SLACK : MAX_FETCH)
+			  : e->len;
+	p->range = e->range;
+}
+
+/* Reads entries [from, to) in batches; a failed region stops a batch, the
+ * rest is retried a few times (a freed object may have been unmapped). */
+static void read_entries(struct py_mem *m, size_t from, size_t to)
+{
+	int retries = 0;
+
+	while (from < to && retries <= MAX_RETRIES) {
+		size_t n = to - from < BATCH_IOV ? to - from : BATCH_IOV;
+		ssize_t r;
+
+		for (size_t i = 0; i < n; i++) {
+			struct entry *e = &m->ents[from + i];
+
+			m->liov[i].iov_base = m->arena + e->off;
+			m->liov[i].iov_len = e->len;
+			m->riov[i].iov_base = (void *)(uintptr_t)e->addr;
+			m->riov[i].iov_len = e->len;
+		}
+		m->syscalls++;
+		r = process_vm_readv(m->pid, m->liov, (unsigned long)n, m->riov, (unsigned long)n, 0);
+		if (r < 0) {
+			if (errno == ESRCH) {
+				m->gone = 1;
+				return;
+			}
+			r = 0;
+		}
+		for (size_t i = 0; i < n; i++) {
+			struct entry *e = &m->ents[from + i];
+			size_t got = (size_t)r < e->len ? (size_t)r : e->len;
+
+			e->got = (uint32_t)got;
+			r -= (ssize_t)got;
+			if (got < e->len) {
+				n = i + 1;	/* a short read ends the batch */
+				retries++;
+				break;
+			}
+		}
+		from += n;
+	}
+}
+
+int py_mem_begin(struct py_mem *m)
+{
+	struct plan *t;
+
+	m->stamp++;
+	if (m->stamp == 0) {
+		memset(m->hash, 0, m->hash_cap * sizeof(*m->hash));
+		m->stamp = 1;
+	}
+	m->used = 0;
+	m->nents = 0;
+	m->nranges = 0;
+	t = m->plan;
+	m->plan = m->next;
+	m->next = t;
+	m->nplan = m->nnext;
+	m->nnext = 0;
+	/* exact regions first, the large ranges last: a range read short
+	 * near the end of a mapping then costs nothing else. */
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < m->nplan; i++) {
+			const struct plan *p = &m->plan[i];
+
+			if (p->range != pass || find_exact(m, p->addr))
+				continue;
+			if (!add_entry(m, p->addr, p->len, p->range))
+				break;
+		}
+	read_entries(m, 0, m->nents);
+	if (m->gone) {
+		errno = ESRCH;
+		return -1;
+	}
+	return 0;
+}
+
+static const void *lookup(struct py_mem *m, uint64_t addr, size_t len, size_t *got, int flags)
+{
+	struct entry *e = find_exact(m, addr);
+
+	if (e && (e->got >= len || (got && e->got > 0 && e->got < e->len))) {
+		if (flags & PY_FETCH_PLAN)
+			plan_entry(m, e, len);
+		if (got)
+			*got = e->got < len ? e->got : len;
+		return m->arena + e->off;
+	}
+	for (size_t i = 0; i < m->nranges; i++) {
+		struct entry *r = &m->ents[m->ranges[i]];
+
+		if (addr >= r->addr && addr - r->addr + len <= r->got) {
+			if (got)
+				*got = len;
+			return m->arena + r->off + (addr - r->addr);
+		}
+	}
+	return NULL;
+}
+
+const void *py_mem_fetch_upto(struct py_mem *m, uint64_t addr, size_t len, size_t *got, int flags)
+{
+	const void *p;
+	struct entry *e;
+
+	*got = 0;
+	if (len == 0 || len > MAX_FETCH || addr < 4096 || m->gone)
+		return NULL;
+	p = lookup(m, addr, len, got, flags);
+	if (p)
+		return p;
+	e = add_entry(m, addr, len, (flags & PY_FETCH_RANGE) != 0);
+	if (!e)
+		return NULL;
+	read_entries(m, (size_t)(e - m->ents), (size_t)(e - m->ents) + 1);
+	if (e->got == 0)
+		return NULL;
+	if (flags & PY_FETCH_PLAN)
+		plan_entry(m, e, len);
+	*got = e->got;
+	return m->arena + e->off;
+}
+
+const void *py_mem_fetch(struct py_mem *m, uint64_t addr, size_t len, int flags)
+{
+	size_t got;
+	const void *p = py_mem_fetch_upto(m, addr, len, &got, flags);
+
+	return p && got == len ? p : NULL;
+}
+
+int py_mem_read(struct py_mem *m, uint64_t addr, void *buf, size_t len)
+{
+	struct iovec l = { buf, len }, r = { (void *)(uintptr_t)addr, len };
+	ssize_t n;
+
+	m->syscalls++;
+	n = process_vm_readv(m->pid, &l, 1, &r, 1, 0);
+	if (n < 0 && errno == ESRCH)
+		m->gone = 1;
+	return n == (ssize_t)len ? 0 : -1;
+}

@@ -1,0 +1,59 @@
+#!/bin/sh
+# t3002 - sonda dump refuses what it cannot read with one line and exit 2.
+. "$(dirname "$0")/../lib.sh"
+FIX=$SRCDIR/tests/fixtures/py
+
+# Runs sonda, expects exit status $1 and one stderr line matching $2.
+expect_error() {
+	want=$1 pattern=$2
+	shift 2
+	timeout 20 "$@" > out 2> err
+	rc=$?
+	[ "$rc" = "$want" ] || { echo "exit $rc, expected $want"; cat err; return 1; }
+	[ "$(wc -l < err)" = 1 ] || { echo "expected one line:"; cat err; return 1; }
+	test_grep -E "^sonda: $pattern" err
+}
+
+test_expect_success 'no -p: usage error' '
+	timeout 5 "$SONDA" dump > out 2> err; rc=$?
+	[ $rc = 2 ] && test_grep "give -p PID" err
+'
+
+test_expect_success 'a bad pid argument' '
+	expect_error 2 ".*not a process id" "$SONDA" dump -p 12x
+'
+
+test_expect_success 'a process that does not exist' '
+	sh -c "exit 0" & gone=$!; wait $gone
+	expect_error 2 "no such process $gone" "$SONDA" dump -p $gone
+'
+
+test_expect_success 'a process that is not Python' '
+	test_spawn sleep 60 &&
+	expect_error 2 "process $SPAWNED \\(sleep\\) is not a Python process" "$SONDA" dump -p $SPAWNED
+'
+
+py=$(test_pythons | tail -n 1 | cut -d" " -f2)
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && [ -n "$py" ] &&
+   setpriv --reuid=nobody --regid=nogroup --clear-groups true 2>/dev/null &&
+   setpriv --reuid=nobody --regid=nogroup --clear-groups test -x "$SONDA"; then
+	test_expect_success 'no permission: says why' "
+		test_spawn '$py' '$FIX/known_stack.py' &&
+		expect_error 2 'cannot read process '\$SPAWNED': permission denied .*CAP_SYS_PTRACE' \
+			setpriv --reuid=nobody --regid=nogroup --clear-groups '$SONDA' dump -p \$SPAWNED
+	"
+else
+	test_skip 'no permission: says why' 'needs root, setpriv, a user nobody who can run sonda, and a python'
+fi
+
+test_expect_success 'a process that exits right away is no crash' '
+	for i in 1 2 3 4 5; do
+		"$py" -c "pass" & p=$!
+		timeout 20 "$SONDA" dump -p $p > /dev/null 2>&1
+		rc=$?
+		[ $rc -le 2 ] || { echo "exit $rc"; exit 1; }
+		wait $p
+	done
+'
+
+test_done
