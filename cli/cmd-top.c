@@ -13,17 +13,16 @@ static const char usage[] =
 	"usage: sonda top [options] -p PID\n"
 	"       sonda top [options] -- COMMAND [ARGS...]\n"
 	"       sonda top [options] FILE.db\n"
-	"       sonda top [options] --pid PID\n"
 	"\n"
 	"Show where a program's time goes, live, like top: a table of functions\n"
 	"(%Own %Total OwnTime TotalTime Function), a call tree and a flame graph.\n"
 	"Press ? in the view for the keys.\n"
 	"\n"
 	"What to watch:\n"
-	"  -p, --attach PID      sample a running process\n"
+	"  -p, --pid PID         sample a running process; when it runs libsonda,\n"
+	"                        its tasks and allocations get tabs of their own\n"
 	"  -- COMMAND...         launch COMMAND and sample it\n"
 	"  FILE.db               browse a recorded store\n"
-	"      --pid PID         show the tasks of a program running libsonda\n"
 	"\n"
 	"Sampling (as in sonda record):\n"
 	"  -r, --rate HZ         samples per second (default 100)\n"
@@ -46,11 +45,10 @@ static const char usage[] =
 	"P pause, R reset, F follow, s snapshot, e export, Tab tasks/allocations,\n"
 	"? help, q quit.  See man sonda-top.\n";
 
-enum { OPT_PID = 256, OPT_MODE, OPT_NATIVE, OPT_IDLE, OPT_GIL, OPT_REFRESH };
+enum { OPT_MODE = 256, OPT_NATIVE, OPT_IDLE, OPT_GIL, OPT_REFRESH };
 
 static const struct option longopts[] = {
-	{ "attach", required_argument, NULL, 'p' },
-	{ "pid", required_argument, NULL, OPT_PID },
+	{ "pid", required_argument, NULL, 'p' },
 	{ "rate", required_argument, NULL, 'r' },
 	{ "mode", required_argument, NULL, OPT_MODE },
 	{ "native", no_argument, NULL, OPT_NATIVE },
@@ -108,14 +106,9 @@ static int run(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "+p:r:o:Lbn:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
-			if (parse_number(optarg, 1, 4194304, &v) < 0)
-				return bad("top: -p needs a process id, not '%s'", optarg);
-			o.prof.pid = (pid_t)v;
-			break;
-		case OPT_PID:
-			if (parse_number(optarg, 1, 4194304, &v) < 0)
+			if (parse_number(optarg, 1, 4194304, &v) < 0 || v != (double)(pid_t)v)
 				return bad("top: --pid needs a process id, not '%s'", optarg);
-			o.tracer_pid = (pid_t)v;
+			o.prof.pid = (pid_t)v;
 			break;
 		case 'r':
 			if (parse_number(optarg, 0.1, 100000, &o.prof.rate_hz) < 0)
@@ -158,14 +151,13 @@ static int run(int argc, char **argv)
 			return bad("top: one store at a time ('%s' is one too many)",
 				   argv[optind + 1]);
 	}
-	sources = (o.prof.pid != 0) + (o.prof.argv != NULL) + (o.path != NULL) +
-		  (o.tracer_pid != 0);
+	sources = (o.prof.pid != 0) + (o.prof.argv != NULL) + (o.path != NULL);
 	if (sources != 1) {
-		cli_error("top: %s", sources ? "give one of -p PID, -- COMMAND, FILE.db, --pid PID"
-					     : "what to watch? -p PID, -- COMMAND, FILE.db or --pid PID");
+		cli_error("top: %s", sources ? "give one of -p PID, -- COMMAND or FILE.db"
+					     : "what to watch? -p PID, -- COMMAND or FILE.db");
 		return cli_bad_usage(&cli_cmd_top);
 	}
-	if (o.output && (o.path || o.tracer_pid))
+	if (o.output && o.path)
 		return bad("top: %s", "-o records a live sampler: use it with -p or a command");
 	if (view_top_run(&o, &usage_err, err, sizeof(err)) < 0) {
 		cli_error("%s", err);

@@ -116,8 +116,10 @@ struct top_source {
 	struct store_profile *p;
 	struct prof_sampler *sampler;
 	struct store_writer *writer;
+	struct store_profile *rp;	/* the target's libsonda region, if it has one */
 	const char *path;	/* the store viewed or recorded */
-	pid_t tracer_pid;
+	pid_t region_pid;
+	char note[256];		/* why the view is less than asked for */
 	double started;		/* monotonic seconds */
 	int loaded;		/* a file source is read once */
 };

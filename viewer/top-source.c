@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "viewer/top-impl.h"
 #ifdef TOP_REGION
@@ -33,38 +34,51 @@ static int open_file(struct top_source *s, const struct view_top_options *o, int
 	return 0;
 }
 
-#ifdef TOP_REGION
-static int load_region(struct top_source *s, char *err, size_t errlen)
+/* The libsonda region of a process, when it runs libsonda. */
+static void region_path(pid_t pid, char *path, size_t n)
 {
-	char path[256];
+	const char *env = getenv("SONDA_REGION");
+
+#ifdef TOP_REGION
+	sonda_region_default_path(pid, path, n);
+#else
+	snprintf(path, n, "/dev/shm/sonda-%ld", (long)pid);
+#endif
+	if (env && *env)
+		snprintf(path, n, "%s", env);
+}
+
+static int has_region(pid_t pid)
+{
+	char path[512];
+
+	region_path(pid, path, sizeof(path));
+	return access(path, R_OK) == 0;
+}
+
+/* Reads the region again into a new profile: its rows are replaced, not grown. */
+static int load_region(struct top_source *s, struct store_profile **dst, char *err,
+		       size_t errlen)
+{
+#ifdef TOP_REGION
+	char path[512];
 	struct store_profile *p = store_profile_new();
 
 	if (!p) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	sonda_region_default_path(s->tracer_pid, path, sizeof(path));
-	if (getenv("SONDA_REGION") && *getenv("SONDA_REGION"))
-		snprintf(path, sizeof(path), "%s", getenv("SONDA_REGION"));
+	region_path(s->region_pid, path, sizeof(path));
 	if (!sonda_region_load(path, p, err, errlen)) {
 		store_profile_free(p);
 		return -1;
 	}
-	store_profile_free(s->p);
-	s->p = p;
+	store_profile_free(*dst);
+	*dst = p;
 	return 0;
-}
-#endif
-
-static int open_region(struct top_source *s, const struct view_top_options *o, char *err,
-		       size_t errlen)
-{
-	s->kind = TOP_SRC_REGION;
-	s->tracer_pid = o->tracer_pid;
-#ifdef TOP_REGION
-	return load_region(s, err, errlen);
 #else
-	snprintf(err, errlen, "--pid: this build cannot read libsonda regions yet");
+	(void)s, (void)dst;
+	snprintf(err, errlen, "this build cannot read libsonda regions yet");
 	return -1;
 #endif
 }
@@ -72,8 +86,14 @@ static int open_region(struct top_source *s, const struct view_top_options *o, c
 static int open_live(struct top_source *s, const struct view_top_options *o, char *err,
 		     size_t errlen)
 {
+	char serr[256];
+
 	s->kind = TOP_SRC_LIVE;
-#ifdef TOP_LIVE
+	if (o->prof.pid && has_region(o->prof.pid)) {
+		s->region_pid = o->prof.pid;
+		if (load_region(s, &s->rp, serr, sizeof(serr)) < 0)
+			s->region_pid = 0;	/* sample it like any other process */
+	}
 	s->p = store_profile_new();
 	if (!s->p) {
 		snprintf(err, errlen, "out of memory");
@@ -85,14 +105,20 @@ static int open_live(struct top_source *s, const struct view_top_options *o, cha
 			return -1;
 		s->path = o->output;
 	}
-	s->sampler = prof_sampler_start(&o->prof, s->p, err, errlen);
-	if (!s->sampler)
+	s->sampler = prof_sampler_start(&o->prof, s->p, serr, sizeof(serr));
+	if (s->sampler)
+		return 0;
+	if (!s->rp) {
+		snprintf(err, errlen, "%s", serr);
 		return -1;
+	}
+	/* It cannot be sampled, but it shows its own tasks. */
+	s->kind = TOP_SRC_REGION;
+	snprintf(s->note, sizeof(s->note), "not sampled (%s): libsonda tasks only", serr);
+	store_profile_free(s->p);
+	s->p = s->rp;
+	s->rp = NULL;
 	return 0;
-#else
-	snprintf(err, errlen, "live sampling is not in this build yet; try sonda top FILE.db");
-	return -1;
-#endif
 }
 
 int top_source_open(struct top_source *s, const struct view_top_options *o, int *usage,
@@ -103,25 +129,19 @@ int top_source_open(struct top_source *s, const struct view_top_options *o, int 
 	*usage = 0;
 	if (o->path)
 		return open_file(s, o, usage, err, errlen);
-	if (o->tracer_pid)
-		return open_region(s, o, err, errlen);
 	return open_live(s, o, err, errlen);
 }
 
 void top_source_lock(struct top_source *s)
 {
-#ifdef TOP_LIVE
 	if (s->sampler)
 		prof_sampler_lock(s->sampler);
-#endif
 }
 
 void top_source_unlock(struct top_source *s)
 {
-#ifdef TOP_LIVE
 	if (s->sampler)
 		prof_sampler_unlock(s->sampler);
-#endif
 }
 
 int top_source_poll(struct top_source *s, char *err, size_t errlen)
@@ -131,18 +151,14 @@ int top_source_poll(struct top_source *s, char *err, size_t errlen)
 		s->loaded = 1;
 		return 0;
 	case TOP_SRC_REGION:
-#ifdef TOP_REGION
-		return load_region(s, err, errlen);
-#else
-		return 0;
-#endif
+		return load_region(s, &s->p, err, errlen);
 	case TOP_SRC_LIVE:
-#ifdef TOP_LIVE
+		if (s->rp && load_region(s, &s->rp, err, errlen) < 0)
+			return -1;
 		if (s->writer && store_writer_sync(s->writer, s->p) < 0) {
 			snprintf(err, errlen, "%s: cannot write the store", s->path);
 			return -1;
 		}
-#endif
 		return 0;
 	}
 	return 0;
@@ -189,7 +205,6 @@ void top_source_info(struct top_source *s, struct top_info *in)
 		return;
 	}
 	in->elapsed_s = top_now() - s->started;
-#ifdef TOP_LIVE
 	if (s->sampler) {
 		struct prof_status st;
 
@@ -206,14 +221,12 @@ void top_source_info(struct top_source *s, struct top_info *in)
 		in->target_exited = st.target_exited || !prof_sampler_running(s->sampler);
 		in->exit_status = st.exit_status;
 	}
-#endif
 }
 
 int top_source_close(struct top_source *s, char *err, size_t errlen)
 {
 	int rc = 0;
 
-#ifdef TOP_LIVE
 	if (s->sampler) {	/* first: the target must be running again */
 		prof_sampler_stop(s->sampler);
 		prof_sampler_free(s->sampler);
@@ -223,10 +236,8 @@ int top_source_close(struct top_source *s, char *err, size_t errlen)
 		rc = store_writer_close(s->writer, s->p, err, errlen);
 		s->writer = NULL;
 	}
-#else
-	(void)err, (void)errlen;
-#endif
 	store_profile_free(s->p);
-	s->p = NULL;
+	store_profile_free(s->rp);
+	s->p = s->rp = NULL;
 	return rc;
 }

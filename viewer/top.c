@@ -316,8 +316,8 @@ void top_refresh(struct top *t)
 		}
 		top_data_update(&t->data, t->src.p);
 		top_source_info(&t->src, &t->info);
-		copy_tasks(t, t->src.p);
-		copy_allocs(t, t->src.p);
+		copy_tasks(t, t->src.rp ? t->src.rp : t->src.p);
+		copy_allocs(t, t->src.rp ? t->src.rp : t->src.p);
 	}
 	top_source_unlock(&t->src);
 	if (t->src.kind == TOP_SRC_FILE)
@@ -515,6 +515,8 @@ int view_top_run(const struct view_top_options *o, int *usage, char *err, size_t
 	top_source_lock(&t->src);
 	top_source_info(&t->src, &t->info);
 	top_source_unlock(&t->src);
+	if (t->src.note[0])
+		top_message(t, 1, "%s", t->src.note);
 	if (t->src.kind != TOP_SRC_LIVE)
 		top_refresh(t);	/* recordings and regions have data at once */
 	if (!t->info.rate_hz)

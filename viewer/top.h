@@ -9,8 +9,9 @@
 
 struct view_top_options {
 	const char *path;	/* a store to browse, or NULL */
-	pid_t tracer_pid;	/* --pid: a program running libsonda, or 0 */
-	struct prof_options prof; /* live: prof.pid or prof.argv */
+	/* Live: prof.pid or prof.argv.  A process running libsonda also
+	 * shows its tasks and allocations (its region is read each refresh). */
+	struct prof_options prof;
 	const char *output;	/* -o: also record into this store, or NULL */
 	double refresh_s;	/* seconds between refreshes, default 1 */
 	int batch;		/* plain text on stdout, like top -b */
