@@ -101,7 +101,7 @@ enum top_source_kind { TOP_SRC_FILE, TOP_SRC_LIVE, TOP_SRC_REGION };
 
 struct top_info {		/* what the header says, copied */
 	char what[256];		/* command line */
-	char runtime[64];	/* "python 3.11.7" */
+	char runtime[192];	/* "python 3.11.7" */
 	char mode[32];
 	int64_t pid;
 	double rate_hz, achieved_hz, elapsed_s;
@@ -119,7 +119,7 @@ struct top_source {
 	struct store_profile *rp;	/* the target's libsonda region, if it has one */
 	const char *path;	/* the store viewed or recorded */
 	pid_t region_pid;
-	char note[256];		/* why the view is less than asked for */
+	char note[512];		/* why the view is less than asked for */
 	double started;		/* monotonic seconds */
 	int loaded;		/* a file source is read once */
 };

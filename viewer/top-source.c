@@ -169,13 +169,17 @@ static void copy(char *dst, size_t n, const char *src)
 	snprintf(dst, n, "%s", src ? src : "");
 }
 
-/* The first session describes the target; counters add up over all. */
+/* The first session describes the target; counters add up over all.
+ * Takes the lock itself: the sampler's status has a lock of its own. */
 void top_source_info(struct top_source *s, struct top_info *in)
 {
-	struct store_session *ss = store_nsessions(s->p) ? store_session_get(s->p, 1) : NULL;
-	uint32_t nsess = store_nsessions(s->p);
+	struct store_session *ss;
+	uint32_t nsess;
 
 	memset(in, 0, sizeof(*in));
+	top_source_lock(s);
+	nsess = store_nsessions(s->p);
+	ss = nsess ? store_session_get(s->p, 1) : NULL;
 	if (ss) {
 		copy(in->what, sizeof(in->what), ss->command);
 		if (ss->runtime && *ss->runtime)
@@ -200,6 +204,7 @@ void top_source_info(struct top_source *s, struct top_info *in)
 			in->elapsed_s += (x->end_ns - x->start_ns) / 1e9;
 	}
 	in->nthreads = (int)store_nthreads(s->p);
+	top_source_unlock(s);
 	if (s->kind == TOP_SRC_FILE) {
 		in->achieved_hz = in->elapsed_s > 0 ? in->samples / in->elapsed_s : 0;
 		return;

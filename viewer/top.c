@@ -315,11 +315,13 @@ void top_refresh(struct top *t)
 			top_data_free(&d);
 		}
 		top_data_update(&t->data, t->src.p);
-		top_source_info(&t->src, &t->info);
 		copy_tasks(t, t->src.rp ? t->src.rp : t->src.p);
 		copy_allocs(t, t->src.rp ? t->src.rp : t->src.p);
 	}
 	top_source_unlock(&t->src);
+	top_source_info(&t->src, &t->info);
+	if (!t->info.rate_hz)
+		t->info.rate_hz = t->opt->prof.rate_hz;
 	if (t->src.kind == TOP_SRC_FILE)
 		t->window_s = t->info.elapsed_s;
 	t->rows_dirty = 1;
@@ -512,9 +514,7 @@ int view_top_run(const struct view_top_options *o, int *usage, char *err, size_t
 		top_free(t);
 		return -1;
 	}
-	top_source_lock(&t->src);
 	top_source_info(&t->src, &t->info);
-	top_source_unlock(&t->src);
 	if (t->src.note[0])
 		top_message(t, 1, "%s", t->src.note);
 	if (t->src.kind != TOP_SRC_LIVE)
