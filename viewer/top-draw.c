@@ -162,7 +162,7 @@ static double pct(uint64_t a, uint64_t b)
 static void describe_target(struct top *t, char *buf, size_t n)
 {
 	const struct top_info *in = &t->info;
-	char rt[96] = "";
+	char rt[256] = "";
 
 	if (in->runtime[0])
 		snprintf(rt, sizeof(rt), " (%s)", in->runtime);
@@ -286,8 +286,9 @@ static void draw_tabs(struct top *t, int y)
 		}
 		x += top_put(y, x, "(Tab)  ", t->cols - x);
 	}
-	snprintf(desc, sizeof(desc), "%s, %s%s%s%s%s%s", v->name,
-		 t->data.lines ? "lines" : "functions",
+	snprintf(desc, sizeof(desc), "%s%s%s%s%s%s%s", v->name,
+		 t->view == TOP_VIEW_TABLE || t->view == TOP_VIEW_TREE ?
+		 (t->data.lines ? ", lines" : ", functions") : "",
 		 v->nsort ? ", sorted by " : "", v->nsort ? v->sort_names[t->sort[t->view]] : "",
 		 v->nsort && t->invert ? " (inverted)" : "",
 		 t->follow ? ", following" : "", t->filter[0] ? ", filter: " : "");
@@ -303,6 +304,7 @@ static void draw_tabs(struct top *t, int y)
 static void draw_bar(struct top *t, int y)
 {
 	int x = 0;
+	char label[32];
 
 	move(y, 0);
 	clrtoeol();
@@ -315,7 +317,8 @@ static void draw_bar(struct top *t, int y)
 		x += top_put(y, x, k->barkey, t->cols - x);
 		top_attr_off(t, TOP_C_BAR_KEY);
 		top_attr_on(t, TOP_C_BAR_LABEL);
-		x += top_put(y, x, k->bar, t->cols - x);
+		snprintf(label, sizeof(label), "%-6s", k->bar);
+		x += top_put(y, x, label, t->cols - x);
 		top_attr_off(t, TOP_C_BAR_LABEL);
 	}
 }

@@ -9,9 +9,7 @@
 #include <unistd.h>
 
 #include "viewer/top-impl.h"
-#ifdef TOP_REGION
 #include "tracer/region.h"
-#endif
 
 double top_now(void)
 {
@@ -39,11 +37,7 @@ static void region_path(pid_t pid, char *path, size_t n)
 {
 	const char *env = getenv("SONDA_REGION");
 
-#ifdef TOP_REGION
 	sonda_region_default_path(pid, path, n);
-#else
-	snprintf(path, n, "/dev/shm/sonda-%ld", (long)pid);
-#endif
 	if (env && *env)
 		snprintf(path, n, "%s", env);
 }
@@ -60,7 +54,6 @@ static int has_region(pid_t pid)
 static int load_region(struct top_source *s, struct store_profile **dst, char *err,
 		       size_t errlen)
 {
-#ifdef TOP_REGION
 	char path[512];
 	struct store_profile *p = store_profile_new();
 
@@ -76,11 +69,6 @@ static int load_region(struct top_source *s, struct store_profile **dst, char *e
 	store_profile_free(*dst);
 	*dst = p;
 	return 0;
-#else
-	(void)s, (void)dst;
-	snprintf(err, errlen, "this build cannot read libsonda regions yet");
-	return -1;
-#endif
 }
 
 static int open_live(struct top_source *s, const struct view_top_options *o, char *err,

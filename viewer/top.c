@@ -431,8 +431,9 @@ static void read_keys(struct top *t)
 	int ch;
 
 	while (!t->quit && (ch = getch()) != ERR) {
-		if (ch == KEY_RESIZE) {
-			ui_resize(t);
+		if (ch == KEY_RESIZE) {	/* resizeterm() queued it: already resized */
+			getmaxyx(stdscr, t->lines, t->cols);
+			clearok(curscr, TRUE);
 			continue;
 		}
 		top_key(t, ch);
