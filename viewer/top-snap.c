@@ -7,9 +7,7 @@
 #include <time.h>
 
 #include "viewer/top-impl.h"
-#ifdef TOP_EXPORT
 #include "viewer/viewer.h"
-#endif
 
 struct snap {
 	struct store_profile *src, *dst;
@@ -145,7 +143,6 @@ int top_snap_save(struct top *t, char *path, size_t pathlen, char *err, size_t e
 int top_export(struct top *t, const char *format, char *path, size_t pathlen, char *err,
 	       size_t errlen)
 {
-#ifdef TOP_EXPORT
 	enum view_format fmt;
 	struct view_export_opts o;
 	struct store_profile *p;
@@ -174,9 +171,4 @@ int top_export(struct top *t, const char *format, char *path, size_t pathlen, ch
 	}
 	store_profile_free(p);
 	return rc;
-#else
-	(void)t, (void)format, (void)path, (void)pathlen;
-	snprintf(err, errlen, "exporters are not in this build yet");
-	return -1;
-#endif
 }
