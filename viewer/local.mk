@@ -22,3 +22,4 @@ viewer_libviewer_la_SOURCES += viewer/top.h viewer/top-impl.h viewer/top.c \
 	viewer/top-snap.c viewer/top-view-table.c viewer/top-view-tree.c \
 	viewer/top-view-flame.c viewer/top-view-threads.c viewer/top-view-help.c \
 	viewer/top-view-tasks.c viewer/top-view-allocs.c
+EXTRA_DIST += tests/top-lib.sh

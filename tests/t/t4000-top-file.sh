@@ -3,7 +3,6 @@
 . "$(dirname "$0")/../lib.sh"
 
 STORE_TOOL=$BUILDDIR/tests/unit/store-tool
-SOCK=sonda-t4000-$$
 
 # The store-tool fixture: stacks main;a;b 5, main;a 3, main;a;a@11 2,
 # main;b;a;b 4, main 1 at 100 Hz: self b 9, a 5, main 1; total main 15,
@@ -58,14 +57,8 @@ if ! command -v tmux >/dev/null 2>&1; then
 	test_done
 fi
 
-tm() { tmux -L "$SOCK" "$@"; }
-screen() { tm capture-pane -p -t top; }
-# Waits up to 3 s for the screen to match the extended regex $1.
-wait_screen() { test_wait_for "screen | grep -E -q -e \"$1\"" 3 || { screen; return 1; }; }
-cleanup_tmux() { tm kill-server 2>/dev/null; }
-
-tm -f /dev/null new-session -d -x 120 -y 40 -s top "env PS1='prompt\$ ' TERM=screen sh" &&
-tm set-option -g status off >/dev/null
+. "$SRCDIR/tests/top-lib.sh"
+top_tmux_start
 tm send-keys -t top "cd '$TRASH' && '$SONDA' top run.db" Enter
 
 test_expect_success 'tmux: header, tabs and the hot row first' '
@@ -124,8 +117,7 @@ test_expect_success 'tmux: resize to 80x24 redraws within the new size' '
 
 test_expect_success 'tmux: q exits within a second and restores the terminal' '
 	tm send-keys -t top q &&
-	test_wait_for "test \"\$(tm display -p -t top \"#{alternate_on}\")\" = 0" 1 &&
-	test_wait_for "screen | grep -q \"^prompt\\\$ \"" 1 &&
+	wait_restored &&
 	! pgrep -f "top run.db" >/dev/null
 '
 
@@ -133,8 +125,8 @@ test_expect_success 'tmux: NO_COLOR still shows the sorted column and the view' 
 	tm send-keys -t top "clear; NO_COLOR=1 TERM=vt100 $SONDA top run.db" Enter &&
 	wait_screen "^Recorded in run.db" &&
 	tm send-keys -t top q &&
-	test_wait_for "test \"\$(tm display -p -t top \"#{alternate_on}\")\" = 0" 1
+	wait_restored
 '
 
-cleanup_tmux
+top_tmux_stop
 test_done
