@@ -3,6 +3,7 @@
  * A command is listed only once it works. */
 CLI_COMMAND(record)
 CLI_COMMAND(dump)
+CLI_COMMAND(top)
 CLI_COMMAND(run)
 CLI_COMMAND(recover)
 CLI_COMMAND(info)

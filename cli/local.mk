@@ -1,6 +1,7 @@
 # cli/: the sonda binary, one cmd-*.c per command.
 bin_PROGRAMS += sonda
 sonda_SOURCES = cli/sonda.c cli/cli.h cli/commands.h cli/cmd-info.c cli/cmd-record.c
+sonda_SOURCES += cli/cmd-top.c
 sonda_LDADD = viewer/libviewer.la profiler/libprofiler.la store/libstore.la
 # tracer commands (run, recover)
 sonda_SOURCES += cli/cmd-run.c cli/cmd-recover.c

@@ -3,6 +3,7 @@ man_in = man/sonda.1.in man/sonda-record.1.in man/sonda-info.1.in man/sonda-stor
 man_in += man/sonda-report.1.in man/sonda-export.1.in man/sonda-diff.1.in
 man_in += man/sonda-run.1.in man/sonda-recover.1.in man/libsonda.3.in
 man_in += man/sonda-dump.1.in
+man_in += man/sonda-top.1.in
 man_MANS += $(man_in:.in=)
 EXTRA_DIST += $(man_in)
 CLEANFILES += $(man_in:.in=)

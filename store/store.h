@@ -10,6 +10,7 @@
  *              per (thread, call site, state, time bucket) unless raw
  *   stacks     the same samples summed over time, for live views
  *   tasks      tracer stats per (session, thread, name, parent, kind)
+ *              (table task_stats on disk: `tasks` is the view)
  *   allocs     allocation stats per (session, call site)
  *   snapshots  labelled copies of allocation stats
  *   events     tracer timeline intervals (task and span begin/end), optional
@@ -240,8 +241,11 @@ const struct store_event *store_event_get(const struct store_profile *p, uint32_
 /* writer.c: a store file written by a thread of its own.  open creates the
  * file (replacing an existing one) with the v1 schema; sync queues what was
  * added to p since the last sync and returns at once; close syncs, records
- * session end times and counters, builds the secondary indexes and
- * checkpoints.  Every batch the writer committed survives a SIGKILL. */
+ * session end times (0 ones become now) and counters, builds the secondary
+ * indexes and checkpoints.  Every batch the writer committed survives a
+ * SIGKILL.  p must outlive the writer (batches point at its interned
+ * strings).  A profile tracks what one writer has seen: syncing it to
+ * another writer (or a loaded profile to a new one) sends it whole. */
 struct store_writer;
 struct store_writer *store_writer_open(const char *path, char *err, size_t errlen);
 int store_writer_sync(struct store_writer *w, struct store_profile *p);

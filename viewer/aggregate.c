@@ -7,13 +7,18 @@
 #include <string.h>
 
 /*
- * How total counts recursion once without walking stacks: every call site
- * c gets, once, its row r(c) and a flag "r(c) also appears above c".  A
- * run then sums the kept weight per call site, folds it into the parents
- * (a parent's id is always smaller, so one backward pass does it) and adds
- * the subtree weight of every unflagged call site to its row's total.  A
- * stack through a recursive function passes exactly one unflagged call
- * site of that function (the outermost), so it counts once.
+ * How total counts recursion once: every call site c gets, once, its row
+ * r(c) and a flag "r(c) does not appear above c" (outer).  A stack through
+ * a recursive function passes exactly one outer call site of that
+ * function, so adding a stack's weight to the rows of the outer call sites
+ * on its path counts each function once.
+ *
+ * Two ways to do that sum, and a run picks the cheaper: walk each kept
+ * stack up to the root (O(kept stacks x depth): best when a filter keeps
+ * few stacks), or sum the kept weight per call site, fold it into the
+ * parents in one backward pass (a parent's id is always smaller) and add
+ * the subtree weight of every outer call site to its row (O(call sites):
+ * best when stacks share long prefixes).
  */
 
 struct agg_key {
@@ -30,10 +35,15 @@ struct view_agg {
 	uint32_t *frame_row;	/* memo per frame id */
 	uint32_t nframes, capframes;
 	uint32_t *cs_row;	/* memo per call site id */
+	uint32_t *cs_parent;	/* the store's, copied to keep the passes tight */
 	uint8_t *cs_outer;	/* 1: no ancestor has the same row */
 	uint32_t ncs, capcs;
 	uint64_t *w;		/* scratch: weight per call site */
 	uint32_t capw;
+	struct agg_item { uint32_t callsite; uint64_t weight; } *items;	/* kept stacks */
+	uint32_t nitems, capitems;
+	uint64_t walk_cost;	/* sum of the kept stacks' depths */
+	int failed;
 	uint64_t weight;
 	uint32_t *order;
 	uint32_t caporder;
@@ -111,7 +121,9 @@ void view_agg_free(struct view_agg *a)
 	free(a->slots);
 	free(a->frame_row);
 	free(a->cs_row);
+	free(a->cs_parent);
 	free(a->cs_outer);
+	free(a->items);
 	free(a->w);
 	free(a->order);
 	free(a);
@@ -221,11 +233,13 @@ static int memo_frames(struct view_agg *a, const struct store_profile *p)
 static int memo_callsites(struct view_agg *a, const struct store_profile *p)
 {
 	uint32_t n = store_ncallsites(p);
-	uint32_t cap = a->capcs;
+	uint32_t cap = a->capcs, cap2 = a->capcs;
 
-	if (grow((void **)&a->cs_row, &a->capcs, n, sizeof(*a->cs_row)) < 0)
-		return -1;
 	if (grow((void **)&a->cs_outer, &cap, n, sizeof(*a->cs_outer)) < 0)
+		return -1;
+	if (grow((void **)&a->cs_parent, &cap2, n, sizeof(*a->cs_parent)) < 0)
+		return -1;
+	if (grow((void **)&a->cs_row, &a->capcs, n, sizeof(*a->cs_row)) < 0)
 		return -1;
 	for (; a->ncs < n; a->ncs++) {
 		uint32_t c = a->ncs;
@@ -243,18 +257,18 @@ static int memo_callsites(struct view_agg *a, const struct store_profile *p)
 				outer = 0;
 				break;
 			}
-			uint32_t next = store_callsite_get(p, up)->parent;
-			up = next < up ? next : 0;
+			up = a->cs_parent[up];
 		}
 		a->cs_row[c] = r;
 		a->cs_outer[c] = (uint8_t)outer;
+		a->cs_parent[c] = c == 0 || cs->parent >= c ? 0 : cs->parent;
 	}
 	return 0;
 }
 
 struct self_ctx {
 	struct view_agg *a;
-	uint32_t ncs;
+	const struct store_profile *p;
 };
 
 static void add_self(void *ctx, uint32_t session, uint32_t thread, uint32_t callsite,
@@ -264,37 +278,69 @@ static void add_self(void *ctx, uint32_t session, uint32_t thread, uint32_t call
 	struct view_agg *a = x->a;
 
 	a->weight += weight;
-	if (callsite == 0 || callsite >= x->ncs)
+	if (callsite == 0 || callsite >= a->ncs)
 		return;
-	a->w[callsite] += weight;
 	a->rows[a->cs_row[callsite]].self += weight;
+	if (a->nitems == a->capitems &&
+	    grow((void **)&a->items, &a->capitems, a->nitems + 1, sizeof(*a->items)) < 0) {
+		a->failed = 1;
+		return;
+	}
+	a->items[a->nitems++] = (struct agg_item){ callsite, weight };
+	a->walk_cost += store_callsite_get(x->p, callsite)->depth;
 }
 
-int view_agg_run(struct view_agg *a, const struct store_profile *p, const struct view_filter *f)
+/* Adds every kept stack to the rows of the outer call sites on its path. */
+static void sum_by_walking(struct view_agg *a)
 {
-	struct self_ctx x = { a, 0 };
+	for (uint32_t i = 0; i < a->nitems; i++) {
+		uint64_t w = a->items[i].weight;
 
-	if (memo_frames(a, p) < 0 || memo_callsites(a, p) < 0)
-		return -1;
+		for (uint32_t c = a->items[i].callsite; c; c = a->cs_parent[c])
+			if (a->cs_outer[c])
+				a->rows[a->cs_row[c]].total += w;
+	}
+}
+
+/* Folds weights up the tree, adding subtrees at outer call sites. */
+static int sum_by_folding(struct view_agg *a)
+{
 	if (grow((void **)&a->w, &a->capw, a->ncs ? a->ncs : 1, sizeof(*a->w)) < 0)
 		return -1;
-	x.ncs = a->ncs;
 	memset(a->w, 0, (size_t)a->ncs * sizeof(*a->w));
-	for (uint32_t i = 0; i < a->nrows; i++)
-		a->rows[i].self = a->rows[i].total = 0;
-	a->weight = 0;
-	view_visit(p, f, add_self, &x);
+	for (uint32_t i = 0; i < a->nitems; i++)
+		a->w[a->items[i].callsite] += a->items[i].weight;
 	for (uint32_t c = a->ncs; c-- > 1;) {
-		uint32_t up;
-
 		if (!a->w[c])
 			continue;
 		if (a->cs_outer[c])
 			a->rows[a->cs_row[c]].total += a->w[c];
-		up = store_callsite_get(p, c)->parent;
-		if (up < c)
-			a->w[up] += a->w[c];
+		a->w[a->cs_parent[c]] += a->w[c];
 	}
+	return 0;
+}
+
+int view_agg_run(struct view_agg *a, const struct store_profile *p, const struct view_filter *f)
+{
+	struct self_ctx x = { a, p };
+
+	if (memo_frames(a, p) < 0 || memo_callsites(a, p) < 0)
+		return -1;
+	for (uint32_t i = 0; i < a->nrows; i++)
+		a->rows[i].self = a->rows[i].total = 0;
+	a->weight = 0;
+	a->nitems = 0;
+	a->walk_cost = 0;
+	a->failed = 0;
+	view_visit(p, f, add_self, &x);
+	if (a->failed)
+		return -1;
+	/* A walk touches each kept stack's depth; a fold every call site
+	 * once, but it reads and writes more per step. */
+	if (a->walk_cost < (uint64_t)a->ncs * 2)
+		sum_by_walking(a);
+	else if (sum_by_folding(a) < 0)
+		return -1;
 	return 0;
 }
 

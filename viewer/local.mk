@@ -16,3 +16,10 @@ check_PROGRAMS += tests/unit/mkstore
 tests_unit_mkstore_SOURCES = tests/unit/mkstore.c tests/unit/view-fixture.h
 tests_unit_mkstore_CFLAGS = $(unit_cflags)
 tests_unit_mkstore_LDADD = $(unit_ldadd)
+# sonda top: top.c the event loop, top-view-*.c one file per view.
+viewer_libviewer_la_SOURCES += viewer/top.h viewer/top-impl.h viewer/top.c \
+	viewer/top-data.c viewer/top-source.c viewer/top-draw.c viewer/top-keys.c \
+	viewer/top-snap.c viewer/top-view-table.c viewer/top-view-tree.c \
+	viewer/top-view-flame.c viewer/top-view-threads.c viewer/top-view-help.c \
+	viewer/top-view-tasks.c viewer/top-view-allocs.c
+EXTRA_DIST += tests/top-lib.sh

@@ -10,3 +10,8 @@ check_PROGRAMS += tests/native/nsample
 tests_native_nsample_SOURCES = tests/native/nsample.c
 tests_native_nsample_CFLAGS = $(unit_cflags)
 tests_native_nsample_LDADD = $(unit_ldadd)
+
+check_PROGRAMS += tests/unit/test-native-symbols
+tests_unit_test_native_symbols_SOURCES = tests/unit/test-native-symbols.c
+tests_unit_test_native_symbols_CFLAGS = $(unit_cflags) $(UNWIND_CFLAGS)
+tests_unit_test_native_symbols_LDADD = $(unit_ldadd)

@@ -3,6 +3,7 @@
 . "$(dirname "$0")/../lib.sh"
 
 MKSTORE=$BUILDDIR/tests/unit/mkstore
+NODE_DIR=$BUILDDIR/tests/node
 
 # The <title>s of an SVG, one per line.
 titles() { python3 -c '
@@ -118,5 +119,66 @@ test_expect_success 'a stack 3000 frames deep' '
 	xmllint --noout --huge deep.svg &&
 	test $(titles deep.svg | wc -l) = 3001
 '
+
+# The script run in jsdom (npm), when it can be installed: hover, zoom, search.
+have_jsdom() {
+	command -v node >/dev/null || return 1
+	if [ ! -f "$NODE_DIR/node_modules/jsdom/package.json" ]; then
+		command -v npm >/dev/null || return 1
+		mkdir -p "$NODE_DIR" &&
+		timeout 180 npm install --prefix "$NODE_DIR" --no-audit --no-fund --silent \
+			jsdom >"$TRASH/npm.log" 2>&1 || return 1
+	fi
+	NODE_PATH=$NODE_DIR/node_modules && export NODE_PATH
+}
+
+cat >svgtest.js <<'JS'
+const { JSDOM } = require('jsdom');
+const fs = require('fs');
+const src = fs.readFileSync(process.argv[2], 'utf8');
+const dom = new JSDOM(src, { contentType: 'image/svg+xml', runScripts: 'dangerously' });
+const w = dom.window, d = w.document;
+const js = src.match(/<!\[CDATA\[([\s\S]*?)\]\]>/)[1]; w.eval(js + '\nwindow.init = init;'); w.init({});
+const frames = [...d.querySelectorAll('g.f')];
+const byTitle = t => frames.find(g => g.querySelector('title').textContent.startsWith(t));
+const rect = g => g.querySelector('rect');
+console.log('labels', frames.map(g => g.querySelector('text').textContent).join('|'));
+// hover
+byTitle('w (worker').dispatchEvent(new w.MouseEvent('mouseover', { bubbles: true }));
+console.log('details:', d.getElementById('details').textContent);
+// click zoom on main (app.py:11)
+const m11 = byTitle('main (app.py:11)');
+m11.querySelector('rect').dispatchEvent(new w.MouseEvent('click', { bubbles: true }));
+console.log('zoom: m11 width', rect(m11).getAttribute('width'), 'all class', byTitle('all').getAttribute('class'), 'w class', byTitle('w (worker').getAttribute('class'));
+console.log('r child widths', frames.filter(g => g.querySelector('title').textContent.startsWith('r (')).map(g => rect(g).getAttribute('width') + ':' + g.getAttribute('class')).join(' '));
+// search
+w.prompt = () => '^r ';
+d.getElementById('search').dispatchEvent(new w.MouseEvent('click', { bubbles: true }));
+console.log('matched:', d.getElementById('matched').textContent, 'matches', d.querySelectorAll('g.match').length);
+d.getElementById('unzoom').dispatchEvent(new w.MouseEvent('click', { bubbles: true }));
+console.log('after unzoom matched:', d.getElementById('matched').textContent, 'm11 width', rect(m11).getAttribute('width'));
+w.prompt = () => 'b \\(';
+d.getElementById('search').dispatchEvent(new w.MouseEvent('click', { bubbles: true })); // resets
+d.getElementById('search').dispatchEvent(new w.MouseEvent('click', { bubbles: true }));
+console.log('b matched:', d.getElementById('matched').textContent);
+JS
+
+if have_jsdom; then
+	test_expect_success 'in a DOM: hover details, click to zoom, search with matched percent' '
+		node svgtest.js fx.svg >got &&
+		cat >expect <<-\EOF &&
+		labels all|libc.so..|main (app.py:10)|a (app.py:20)|b (lib.py:5)|main (app.py:11)|r (app.py:30)|r (app.py:30)|r (app.py:30)|x (app...|r (app...|w (worker.py:7)|b (lib.py:5)
+		details: w (worker.py:7) (5 samples, 31.25%)
+		zoom: m11 width 1180 all class f parent w class f hide
+		r child widths 1180:f 944:f 944:f 236:f
+		matched: Matched: 100.00% (5 samples) matches 4
+		after unzoom matched: Matched: 31.25% (5 samples) m11 width 368.75
+		b matched: Matched: 50.00% (8 samples)
+		EOF
+		test_cmp expect got
+	'
+else
+	test_skip 'in a DOM: hover details, click to zoom, search' 'node, npm or the npm package jsdom is not available'
+fi
 
 test_done

@@ -147,6 +147,46 @@ static void test_incremental_and_window(void)
 	store_profile_free(p);
 }
 
+/* Deep shared stacks make a run fold the tree; a one-thread filter makes
+ * it walk the stacks.  Both count a recursive function once per stack. */
+static void test_fold_and_walk_agree(void)
+{
+	struct store_profile *p = store_profile_new();
+	struct store_session s = { .pid = 1, .command = "deep", .runtime = "python",
+				   .version = "", .mode = "cpu", .rate_hz = 100, .last_error = "" };
+	uint32_t frames[101], t1, t2, a, b, x, y, z, two;
+	struct view_agg *agg = view_agg_new(VIEW_BY_FUNCTION);
+
+	store_session_add(p, &s);
+	t1 = store_thread_add(p, 1, 1, "one", "");
+	t2 = store_thread_add(p, 1, 2, "two", "");
+	a = fx_frame(p, "A", "r.py", 1, "r", STORE_KIND_PYTHON);
+	b = fx_frame(p, "B", "r.py", 2, "r", STORE_KIND_PYTHON);
+	x = fx_frame(p, "X", "r.py", 3, "r", STORE_KIND_PYTHON);
+	y = fx_frame(p, "Y", "r.py", 4, "r", STORE_KIND_PYTHON);
+	z = fx_frame(p, "Z", "r.py", 5, "r", STORE_KIND_PYTHON);
+	for (int i = 0; i < 100; i++)
+		frames[i] = i % 2 ? b : a;
+	frames[100] = x;
+	fx_sample(p, t1, fx_stack(p, frames, 101), 1, 0, 0);
+	frames[100] = y;
+	fx_sample(p, t1, fx_stack(p, frames, 101), 2, 0, 0);
+	frames[100] = z;
+	fx_sample(p, t2, fx_stack(p, frames, 101), 3, 0, 0);
+	view_agg_run(agg, p, NULL);
+	CHECK_ROW(agg, p, "A", 0, 0, 6);
+	CHECK_ROW(agg, p, "B", 0, 0, 6);
+	CHECK_ROW(agg, p, "Y", 0, 2, 2);
+	two = t2;
+	view_agg_run(agg, p, &(struct view_filter){ .threads = &two, .nthreads = 1 });
+	CHECK_ROW(agg, p, "A", 0, 0, 3);
+	CHECK_ROW(agg, p, "B", 0, 0, 3);
+	CHECK_ROW(agg, p, "Z", 0, 3, 3);
+	CHECK_ROW(agg, p, "X", 0, 0, 0);
+	view_agg_free(agg);
+	store_profile_free(p);
+}
+
 static void test_threads_rows(void)
 {
 	struct store_profile *p = fx_profile();
@@ -232,6 +272,7 @@ int main(void)
 	RUN(test_thread_and_state_filters);
 	RUN(test_sorted_rows);
 	RUN(test_incremental_and_window);
+	RUN(test_fold_and_walk_agree);
 	RUN(test_threads_rows);
 	RUN(test_flame_tree);
 	RUN(test_escaping);
