@@ -250,7 +250,10 @@ struct store_writer;
 struct store_writer *store_writer_open(const char *path, char *err, size_t errlen);
 int store_writer_sync(struct store_writer *w, struct store_profile *p);
 /* Waits until every queued batch is committed (tests, and callers that
- * must know the file holds what they synced); -1 when the writer failed. */
+ * must know the file holds what they synced); -1 when the writer failed.
+ * A writer 16 batches behind (a slow disk) gets no new batch: sync leaves
+ * the rows in p for a later sync, so memory stays bounded; after a flush
+ * the queue is empty, so sync + flush puts everything on disk. */
 int store_writer_flush(struct store_writer *w);
 int store_writer_close(struct store_writer *w, struct store_profile *p, char *err, size_t errlen);
 /* open + sync + close */

@@ -105,6 +105,7 @@ struct store_writer {
 	pthread_mutex_t lock;
 	pthread_cond_t wake, idle;
 	struct batch *head, *tail;	/* the queue */
+	int queued;			/* batches in it */
 	int closing, busy, failed, started;
 	char err[256];
 	int64_t bucket_written;
@@ -388,6 +389,7 @@ static struct batch *take(struct store_writer *w)
 		w->head = b->next;
 		if (!w->head)
 			w->tail = NULL;
+		w->queued--;
 	}
 	return b;
 }
@@ -671,16 +673,24 @@ static struct batch *collect(struct store_writer *w, struct store_profile *p)
 	return b;
 }
 
-int store_writer_sync(struct store_writer *w, struct store_profile *p)
+/* A writer this far behind (a slow disk) gets no new batch: the rows stay
+ * in the profile and go with a later sync, so memory stays bounded and
+ * the caller still never waits. */
+#define MAX_QUEUED 16
+
+static int sync_profile(struct store_writer *w, struct store_profile *p, int force)
 {
 	struct batch *b;
-	int failed;
+	int failed, behind;
 
 	pthread_mutex_lock(&w->lock);
 	failed = w->failed;
+	behind = w->queued >= MAX_QUEUED;
 	pthread_mutex_unlock(&w->lock);
 	if (failed)
 		return -1;
+	if (behind && !force)
+		return 0;
 	b = collect(w, p);
 	if (!b) {
 		pthread_mutex_lock(&w->lock);
@@ -696,9 +706,15 @@ int store_writer_sync(struct store_writer *w, struct store_profile *p)
 	else
 		w->head = b;
 	w->tail = b;
+	w->queued++;
 	pthread_cond_signal(&w->wake);
 	pthread_mutex_unlock(&w->lock);
 	return 0;
+}
+
+int store_writer_sync(struct store_writer *w, struct store_profile *p)
+{
+	return sync_profile(w, p, 0);
 }
 
 int store_writer_flush(struct store_writer *w)
@@ -725,7 +741,7 @@ int store_writer_close(struct store_writer *w, struct store_profile *p, char *er
 		for (uint32_t i = 1; i < p->sessions.n; i++)
 			if (!VEC_AT(p->sessions, struct store_session, i).end_ns)
 				VEC_AT(p->sessions, struct store_session, i).end_ns = now;
-		store_writer_sync(w, p);
+		sync_profile(w, p, 1);
 	}
 	pthread_mutex_lock(&w->lock);
 	w->closing = 1;

@@ -290,6 +290,22 @@ static int same_name(const struct sonda_task_entry *e, const char *s, uint32_t k
 	return e->kind == kind && !strncmp(e->name, s, SONDA_NAME_MAX - 1);
 }
 
+static int region_reserve(uint64_t off, uint64_t len);
+
+#define RESERVE_CHUNK 16	/* table entries given memory at a time */
+
+/* Entry n of a table gets its memory with the 15 after it, when it is the
+ * first of its chunk: a slow path, once per new name or function. */
+static int entry_reserve(const void *table, size_t size, uint32_t n, uint32_t max)
+{
+	uint32_t k = max - n < RESERVE_CHUNK ? max - n : RESERVE_CHUNK;
+
+	if (n % RESERVE_CHUNK)
+		return 0;
+	return region_reserve((uint64_t)((const unsigned char *)table - g.base) + (uint64_t)n * size,
+			      (uint64_t)k * size);
+}
+
 static uint32_t task_add(struct tstate *ts, const char *name, uint32_t kind)
 {
 	struct sonda_slot *slot = ts->slot;
@@ -297,7 +313,7 @@ static uint32_t task_add(struct tstate *ts, const char *name, uint32_t kind)
 	struct sonda_task_entry *e;
 	size_t len;
 
-	if (n >= g.hdr->slot_tasks) {
+	if (n >= g.hdr->slot_tasks || entry_reserve(ts->tasks, sizeof(*e), n, g.hdr->slot_tasks) < 0) {
 		slot->tasks_dropped++;
 		return NONE;
 	}
@@ -389,9 +405,10 @@ static void thread_exit(void *arg)
 	munmap(ts, sizeof(*ts));
 }
 
-/* Gives pages of the region their memory now, on a slow path: a write to
- * a hole of a full tmpfs (a container's small /dev/shm) would be SIGBUS
- * on the hot path.  -1 only when there is no room. */
+/* Gives pages of the region their memory now, on a slow path (a thread's
+ * start, a new name or function): a write to a hole of a full tmpfs (a
+ * container's small /dev/shm) would be SIGBUS on the hot path.  -1 only
+ * when there is no room. */
 static int region_reserve(uint64_t off, uint64_t len)
 {
 	if (g.fd < 0)
@@ -421,8 +438,7 @@ static struct tstate *thread_start(void)
 		tls = DEAD;
 		return NULL;
 	}
-	if (region_reserve(sec->offset + (uint64_t)i * sec->entry_size,
-			   g.functions ? sec->entry_size : g.hdr->slot_funcs_off) < 0 ||
+	if (region_reserve(sec->offset + (uint64_t)i * sec->entry_size, g.hdr->slot_tasks_off) < 0 ||
 	    (g.rings && region_reserve(g.rings->offset + (uint64_t)i * g.rings->entry_size,
 				       g.rings->entry_size) < 0)) {
 		munmap(ts, sizeof(*ts));
@@ -745,7 +761,8 @@ static uint32_t func_find(struct tstate *ts, uint64_t addr)
 		if (v)
 			continue;
 		n = slot->nfuncs;
-		if (n >= g.hdr->slot_funcs) {
+		if (n >= g.hdr->slot_funcs ||
+		    entry_reserve(ts->funcs, sizeof(*ts->funcs), n, g.hdr->slot_funcs) < 0) {
 			slot->funcs_dropped++;
 			return NONE;
 		}
@@ -776,7 +793,8 @@ static uint32_t edge_find(struct tstate *ts, uint32_t caller, uint32_t callee)
 			continue;
 		}
 		n = slot->nedges;
-		if (n >= g.hdr->slot_edges) {
+		if (n >= g.hdr->slot_edges ||
+		    entry_reserve(ts->edges, sizeof(*ts->edges), n, g.hdr->slot_edges) < 0) {
 			slot->edges_dropped++;
 			return NONE;
 		}

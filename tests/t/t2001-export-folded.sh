@@ -2,6 +2,9 @@
 # t2001-export-folded.sh - sonda export -f folded: exact lines, --threads, --thread, -o, deep stacks, pipes.
 . "$(dirname "$0")/../lib.sh"
 
+# Debian's python3 starts faster than a version manager's shim.
+[ -x /usr/bin/python3 ] && PATH=/usr/bin:$PATH
+
 MKSTORE=$BUILDDIR/tests/unit/mkstore
 
 test_expect_success 'a store with known stacks' '

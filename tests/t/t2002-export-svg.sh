@@ -2,6 +2,9 @@
 # t2002-export-svg.sh - sonda export -f svg: well-formed, self-contained, the right frames and counts.
 . "$(dirname "$0")/../lib.sh"
 
+# Debian's python3 starts faster than a version manager's shim.
+[ -x /usr/bin/python3 ] && PATH=/usr/bin:$PATH
+
 MKSTORE=$BUILDDIR/tests/unit/mkstore
 NODE_DIR=$BUILDDIR/tests/node
 

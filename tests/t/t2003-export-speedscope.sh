@@ -2,6 +2,9 @@
 # t2003-export-speedscope.sh - sonda export -f speedscope: valid against speedscope's schema, frames and weights as stored.
 . "$(dirname "$0")/../lib.sh"
 
+# Debian's python3 starts faster than a version manager's shim.
+[ -x /usr/bin/python3 ] && PATH=/usr/bin:$PATH
+
 MKSTORE=$BUILDDIR/tests/unit/mkstore
 NODE_DIR=$BUILDDIR/tests/node
 

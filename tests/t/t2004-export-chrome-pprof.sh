@@ -2,6 +2,9 @@
 # t2004-export-chrome-pprof.sh - Chrome trace JSON and pprof, read back by real readers.
 . "$(dirname "$0")/../lib.sh"
 
+# Debian's python3 starts faster than a version manager's shim.
+[ -x /usr/bin/python3 ] && PATH=/usr/bin:$PATH
+
 MKSTORE=$BUILDDIR/tests/unit/mkstore
 NODE_DIR=$BUILDDIR/tests/node
 

@@ -2,6 +2,9 @@
 # t2006-report-bad-input.sh - report, export and diff on files that are not good stores: one line, exit 1 or 2, no crash.
 . "$(dirname "$0")/../lib.sh"
 
+# Debian's python3 starts faster than a version manager's shim.
+[ -x /usr/bin/python3 ] && PATH=/usr/bin:$PATH
+
 MKSTORE=$BUILDDIR/tests/unit/mkstore
 
 # Runs "$@", which must fail with status 1 or 2 and one stderr line

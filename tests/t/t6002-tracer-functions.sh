@@ -28,17 +28,19 @@ test_expect_success 'callers and callees (edge rows)' '
 	test_cmp expect actual
 '
 
-test_expect_success 'own time excludes callees; total counts recursion once' '
-	q "select n.value, t.wall_ns, t.self_ns from task_stats t join strings n on n.id = t.name
+test_expect_success 'own time = total minus callees, exactly; recursion counted once' '
+	q "select n.value, \"-\", t.wall_ns, t.self_ns from task_stats t join strings n on n.id = t.name
 		where t.thread = 0 and t.parent = 0 and t.kind = 2" >rows &&
+	q "select p.value, c.value, t.wall_ns from task_stats t join strings c on c.id = t.name
+		join strings p on p.id = t.parent where t.thread = 0 and t.parent <> 0" >>rows &&
 	awk "
-		{ w[\$1] = \$2; s[\$1] = \$3 }
+		\$2 == \"-\" { w[\$1] = \$3; s[\$1] = \$4; next }
+		\$1 != \$2 { kids[\$1] += \$3 }
 		END {
 			bad = 0
+			for (f in w) if (s[f] != w[f] - kids[f]) { print f, w[f], s[f], kids[f]; bad = 1 }
 			if (w[\"beta\"] < 20 * 2000000) { print \"beta total\", w[\"beta\"]; bad = 1 }
-			if (s[\"alpha\"] > 0.05 * w[\"alpha\"]) { print \"alpha own\", s[\"alpha\"]; bad = 1 }
-			if (w[\"alpha\"] < w[\"beta\"]) { print \"alpha < beta\"; bad = 1 }
-			if (w[\"fib\"] > w[\"main\"] || s[\"fib\"] != w[\"fib\"]) { print \"fib\", w[\"fib\"], s[\"fib\"]; bad = 1 }
+			if (w[\"fib\"] > w[\"main\"]) { print \"fib counted twice\", w[\"fib\"]; bad = 1 }
 			exit bad
 		}" rows
 '

@@ -284,6 +284,37 @@ static void test_live_store_readable(void)
 	store_profile_free(p);
 }
 
+/* Syncs far faster than the writer commits: some are deferred, none lost. */
+static void test_many_fast_syncs(void)
+{
+	struct fixture x;
+	struct store_profile *p = store_profile_new(), *q;
+	struct store_writer *w;
+	char err[256] = "";
+
+	w = store_writer_open(tmp("fast.db"), err, sizeof(err));
+	CHECK(w != NULL);
+	if (!w)
+		return;
+	fixture_build(p, &x);
+	for (int i = 0; i < 400; i++) {
+		struct store_sample s = { x.session, i % 2 ? x.t1 : x.t2, x.s[1 + i % 5],
+					  STORE_STATE_ONCPU, (int64_t)i * 10000000, 1 };
+
+		store_sample_add(p, &s);
+		CHECK_EQ_INT(store_writer_sync(w, p), 0);
+	}
+	CHECK_EQ_INT(store_writer_close(w, p, err, sizeof(err)), 0);
+	q = store_load(tmp("fast.db"), err, sizeof(err));
+	CHECK(q != NULL);
+	if (q) {
+		compare(p, q);
+		CHECK_EQ_INT(store_nstacks(q), 10);
+	}
+	store_profile_free(p);
+	store_profile_free(q);
+}
+
 static void write_file(const char *name, const void *data, size_t n)
 {
 	FILE *f = fopen(tmp(name), "wb");
@@ -399,6 +430,7 @@ int main(void)
 	RUN(test_round_trip_incremental);
 	RUN(test_round_trip_raw);
 	RUN(test_live_store_readable);
+	RUN(test_many_fast_syncs);
 	RUN(test_bad_inputs);
 	RUN(test_writer_refuses_bad_path);
 	if (!unit_failed) {
