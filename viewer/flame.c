@@ -117,6 +117,11 @@ static uint32_t frame_label(struct view_flame *t, struct flame_index *x, uint32_
 static int node_rehash(struct flame_index *x)
 {
 	uint32_t n = x->nslots ? x->nslots * 2 : 1024;
+
+	/* A tree has at most one node per call site (and thread): size for
+	 * that at once rather than rehash all the way up. */
+	while (!x->nslots && n < 2 * x->ncs && n < (1u << 30))
+		n *= 2;
 	uint64_t *k = calloc(n, sizeof(*k));
 	uint32_t *v = calloc(n, sizeof(*v));
 

@@ -314,7 +314,7 @@ static int build_allocs(struct grid *g, const struct store_profile *p,
 			c[4].i = r->size_diff;
 			c[5].i = (int64_t)r->live_count;
 			c[6].i = r->count_diff;
-			c[7].s = location(g, p, r->file, r->line, 0);
+			c[7].s = location(g, p, r->file, r->line, r->module);
 		} else {
 			c[3].i = (int64_t)r->allocs;
 			c[4].i = (int64_t)r->frees;
@@ -322,7 +322,7 @@ static int build_allocs(struct grid *g, const struct store_profile *p,
 			c[6].i = (int64_t)r->live_bytes;
 			c[7].i = (int64_t)r->peak_bytes;
 			c[8].i = (int64_t)r->live_count;
-			c[9].s = location(g, p, r->file, r->line, 0);
+			c[9].s = location(g, p, r->file, r->line, r->module);
 		}
 		if (by_stack)
 			g->tracebacks[g->nrows - 1] = traceback(g, p, r->callsite);

@@ -32,6 +32,19 @@ static int cmp_task_rows(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
+/* A histogram quantile is a bucket's midpoint: keep it within the
+ * exact min and max, so p99 never reads above the slowest call. */
+static int64_t quantile(const uint32_t *hist, double q, const struct view_task_row *row)
+{
+	int64_t v = store_hist_quantile(hist, q);
+
+	if (v < row->min_ns)
+		v = row->min_ns;
+	if (row->max_ns && v > row->max_ns)
+		v = row->max_ns;
+	return v;
+}
+
 /* Sums refs[0..n) (one name and kind) into a row; with merged rows present
  * only those count, as the per-thread rows are already inside them. */
 static void task_merge(const struct store_profile *p, const struct task_ref *refs, size_t n,
@@ -66,8 +79,8 @@ static void task_merge(const struct store_profile *p, const struct task_ref *ref
 		for (unsigned b = 0; b < STORE_HIST_BUCKETS; b++)
 			hist[b] += t->hist[b];
 	}
-	row->p50_ns = row->calls ? store_hist_quantile(hist, 0.50) : 0;
-	row->p99_ns = row->calls ? store_hist_quantile(hist, 0.99) : 0;
+	row->p50_ns = row->calls ? quantile(hist, 0.50, row) : 0;
+	row->p99_ns = row->calls ? quantile(hist, 0.99, row) : 0;
 	if (!row->thread)
 		row->thread = "";
 }
@@ -131,6 +144,7 @@ static void alloc_key(const struct store_profile *p, struct view_alloc_row *r)
 
 	r->function = fr->function;
 	r->file = fr->file;
+	r->module = fr->module;
 	r->line = fr->line;
 }
 
@@ -145,6 +159,8 @@ static int cmp_alloc_key(const void *a, const void *b, void *arg)
 		return x->function < y->function ? -1 : 1;
 	if (x->file != y->file)
 		return x->file < y->file ? -1 : 1;
+	if (x->module != y->module)
+		return x->module < y->module ? -1 : 1;
 	return x->line < y->line ? -1 : x->line > y->line;
 }
 

@@ -130,7 +130,7 @@ long view_tasks(const struct store_profile *p, int64_t tid, struct view_task_row
 
 struct view_alloc_row {
 	uint32_t callsite;	/* the site's stack (leaf); its frame is the row's line */
-	uint32_t function, file;	/* string ids of the leaf frame */
+	uint32_t function, file, module;	/* string ids of the leaf frame */
 	int32_t line;
 	uint64_t allocs, frees, bytes, live_count, live_bytes, peak_bytes;
 	int64_t size_diff, count_diff;	/* view_alloc_compare only */

@@ -100,6 +100,24 @@ test_expect_success 'COLUMNS cuts long names with an ellipsis' '
 	test_grep "libc\.so\.\.\.  libc\.so\.6" narrow
 '
 
+if command -v script >/dev/null; then
+	test_expect_success 'on a terminal: rows cut to its width with an ellipsis, no control characters' '
+		"$MKSTORE" hostile.db hostile &&
+		LC_ALL=C.UTF-8 script -qec "stty cols 60; $SONDA report hostile.db" /dev/null >tty.out &&
+		tr -d "\r" <tty.out >tty.txt &&
+		python3 -c "
+import sys
+lines = open(\"tty.txt\", encoding=\"utf-8\").read().splitlines()
+assert len(lines) == 6, lines
+assert all(len(l) <= 60 for l in lines), [len(l) for l in lines]
+assert any(\"L\" * 10 + \"\u2026\" in l for l in lines), lines
+assert not any(c < \" \" for l in lines for c in l), lines
+"
+	'
+else
+	test_skip 'on a terminal: rows cut to its width' 'no script(1) to give sonda a terminal'
+fi
+
 test_expect_success '--by task: calls, times, percentiles' '
 	$SONDA report fx.db --by task -f json >task.json &&
 	json_check task.json "[set(r) for r in rows][0] == {\"name\",\"thread\",\"calls\",\"wall_ns\",\"self_ns\",\"cpu_ns\",\"min_ns\",\"max_ns\",\"p50_ns\",\"p99_ns\"}" &&
