@@ -225,6 +225,8 @@ static void cpu_open(struct tstate *ts)
 		return;
 	ts->pc = m;
 	ts->pdata = (const unsigned char *)m + 4096;
+	(void)*(volatile const uint32_t *)&ts->pc->lock;	/* fault the pages in now */
+	(void)*(volatile const unsigned char *)ts->pdata;
 	ts->cpu_open_ns = mono_ns();
 }
 
@@ -323,6 +325,10 @@ static uint32_t task_add(struct tstate *ts, const char *name, uint32_t kind)
 		slot->long_names++;
 		len = SONDA_NAME_MAX - 1;
 	}
+	/* fault its pages in now, not inside the first measured interval */
+	for (size_t off = 0; off < sizeof(*e); off += 2048)
+		((volatile unsigned char *)e)[off] = 0;
+	((volatile unsigned char *)e)[sizeof(*e) - 1] = 0;
 	memcpy(e->name, name, len);
 	e->name[len] = 0;
 	e->kind = kind;
