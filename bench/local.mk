@@ -11,3 +11,6 @@ bench_store_busy_CFLAGS = -O1 -fno-omit-frame-pointer -fno-optimize-sibling-call
 bench_store_busy_LDFLAGS = $(PTHREAD_CFLAGS)
 EXTRA_DIST += bench/store/run
 CLEANFILES += bench/store/bench-store bench/store/busy
+
+# bench/alloc/run.sh: sonda run --alloc against heaptrack and valgrind massif.
+EXTRA_DIST += bench/alloc/run.sh bench/alloc/churn.c
