@@ -2,6 +2,8 @@
 #include "config.h"
 
 #include <dlfcn.h>
+#include <elfutils/libdw.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,6 +90,8 @@ struct framer {
 	const struct sonda_module *mods;
 	uint32_t nmods;
 	struct symtab **tabs;
+	Dwarf **dw;		/* per module, opened lazily; NULL without debug info */
+	int *dwfd;		/* -1 untried, -2 none */
 	demangle_fn demangle;
 	int demangle_tried;
 	long pid;
@@ -105,6 +109,30 @@ static demangle_fn demangler_find(long region_pid)
 	if (!fn && region_pid != (long)getpid() && (h = dlopen("libstdc++.so.6", RTLD_LAZY | RTLD_LOCAL)))
 		fn = dlsym(h, "__cxa_demangle");
 	return (demangle_fn)fn;
+}
+
+/* The source line of vaddr (a link-time address) in module i, 0 when
+ * its file has no DWARF line table covering it. */
+static int line_of(struct framer *f, uint32_t i, const char *path, uint64_t vaddr, const char **file)
+{
+	Dwarf_Die cu;
+	Dwarf_Line *l;
+	int line = 0;
+
+	if (f->dwfd[i] == -1) {
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+		f->dw[i] = fd >= 0 ? dwarf_begin(fd, DWARF_C_READ) : NULL;
+		if (!f->dw[i] && fd >= 0)
+			close(fd);
+		f->dwfd[i] = f->dw[i] ? fd : -2;
+	}
+	if (!f->dw[i] || !dwarf_addrdie(f->dw[i], vaddr, &cu) || !(l = dwarf_getsrc_die(&cu, vaddr)))
+		return 0;
+	*file = dwarf_linesrc(l, NULL, NULL);
+	if (!*file || dwarf_lineno(l, &line) != 0)
+		return 0;
+	return line;
 }
 
 static uint32_t frame_make(struct framer *f, uint64_t addr)
@@ -145,6 +173,15 @@ static uint32_t frame_make(struct framer *f, uint64_t addr)
 			snprintf(buf, sizeof(buf), "%s+0x%llx", slash ? slash + 1 : path,
 				 (unsigned long long)(addr - m->base));
 		fr.module = store_string_intern(f->p, slash ? slash + 1 : path);
+		{
+			const char *file = NULL;
+
+			fr.line = line_of(f, i, path, addr - 1 - m->base, &file);
+			if (fr.line > 0 && file)
+				fr.file = store_string_intern(f->p, file);
+			else
+				fr.line = 0;
+		}
 		break;
 	}
 	fr.function = store_string_intern(f->p, buf);
@@ -325,12 +362,18 @@ int sonda_alloc_load(const unsigned char *base, uint64_t file_size, struct store
 		if (f.nmods > fit)
 			f.nmods = (uint32_t)fit;
 		f.tabs = calloc(f.nmods + 1, sizeof(*f.tabs));
-		if (!f.tabs)
+		f.dw = calloc(f.nmods + 1, sizeof(*f.dw));
+		f.dwfd = malloc((f.nmods + 1) * sizeof(*f.dwfd));
+		if (!f.tabs || !f.dw || !f.dwfd)
 			f.nmods = 0;
+		for (uint32_t i = 0; f.dwfd && i < f.nmods; i++)
+			f.dwfd[i] = -1;
 	}
 	cs = calloc(used + 1, sizeof(*cs));
 	if (!cs) {
 		free(f.tabs);
+		free(f.dw);
+		free(f.dwfd);
 		return -1;
 	}
 	sites_map(&h, sb + h.sites_off, used, &f, cs);
@@ -377,9 +420,16 @@ int sonda_alloc_load(const unsigned char *base, uint64_t file_size, struct store
 		note_add(note, notelen, "%llu blocks freed unseen", (unsigned long long)h.frees_unseen);
 	if (h.snaps_dropped)
 		note_add(note, notelen, "%llu snapshots dropped: area full", (unsigned long long)h.snaps_dropped);
-	for (uint32_t i = 0; i < f.nmods; i++)
+	for (uint32_t i = 0; i < f.nmods; i++) {
 		sym_close(f.tabs[i]);
+		if (f.dw[i]) {
+			dwarf_end(f.dw[i]);
+			close(f.dwfd[i]);
+		}
+	}
 	free(f.tabs);
+	free(f.dw);
+	free(f.dwfd);
 	free(f.cache);
 	free(cs);
 	aggs_free(&a);

@@ -7,8 +7,8 @@ include_HEADERS += tracer/sonda.h
 noinst_LTLIBRARIES += tracer/libregion.la
 tracer_libregion_la_SOURCES = tracer/region.c tracer/region.h tracer/symbols.c tracer/symbols.h \
 	tracer/alloc-load.c tracer/alloc.h
-tracer_libregion_la_CFLAGS = $(AM_CFLAGS) $(ELF_CFLAGS)
-tracer_libregion_la_LIBADD = $(ELF_LIBS)
+tracer_libregion_la_CFLAGS = $(AM_CFLAGS) $(ELF_CFLAGS) $(DW_CFLAGS)
+tracer_libregion_la_LIBADD = $(ELF_LIBS) $(DW_LIBS)
 
 lib_LTLIBRARIES += tracer/libsonda.la
 tracer_libsonda_la_SOURCES = tracer/libsonda.c tracer/sonda.h tracer/region.h tracer/tracer.h

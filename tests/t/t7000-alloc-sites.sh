@@ -50,6 +50,14 @@ test_expect_success 'the sites are stacks: site_malloc is called from main' '
 	echo main >expect && test_cmp expect actual
 '
 
+test_expect_success 'frames carry the source line of the call (tracemalloc lineno)' '
+	line=$(grep -n "site_malloc(size_t n) { return malloc" "$SRCDIR/tests/fixtures/alloc/sites.c" | cut -d: -f1) &&
+	q a.db "select f.line, fi.value from allocs a join callsites c on c.id = a.callsite
+		join frames f on f.id = c.frame join strings fn on fn.id = f.function
+		join strings fi on fi.id = f.file where fn.value = \"site_malloc\"" >actual &&
+	grep "^$line .*/sites\.c$" actual
+'
+
 test_expect_success 'two snapshots: growth between them is site_growth, 30 blocks, 30000 bytes' '
 	snap a.db before >before && snap a.db after >after &&
 	awk "NR == FNR { a[\$2] = \$3 \" \" \$4 \" \" \$5; next }
