@@ -3,7 +3,16 @@
 . "$(dirname "$0")/../lib.sh"
 . "$SRCDIR/tests/tracer-lib.sh"
 
-tracer_prereqs || { test_skip 'allocation faults' "$TRACER_SKIP"; test_done; }
+tracer_prereqs || { test_skip 'allocation faults' "$TRACER_SKIP"; test_expect_success 'a double free aborts as it does without sonda, and its store is recovered' '
+	cc -O0 -g -o doublefree "$SRCDIR/tests/fixtures/alloc/doublefree.c" &&
+	{ ./doublefree 2>plain.err; echo $? >plain.rc; } &&
+	{ timeout 60 "$SONDA" run --alloc -o d.db -- ./doublefree 2>run.err; echo $? >run.rc; } &&
+	test_cmp plain.rc run.rc && test "$(cat run.rc)" = 134 &&
+	grep "double free" plain.err && grep "double free" run.err &&
+	leaf d.db twice_freed >actual && echo "2 1 48 1 24" >expect && test_cmp expect actual
+'
+
+test_done; }
 
 q() { sqlite3 -separator " " "$1" "$2"; }
 leaf() {
@@ -50,6 +59,15 @@ test_expect_success 'a crash (SIGSEGV) still gives a store with what was allocat
 	test_expect_code_segv timeout 60 "$SONDA" run --alloc -o c.db -- ./crash 2>err &&
 	grep "signal 11" err &&
 	leaf c.db before_crash >actual && echo "64 16 64000 48 48000" >expect && test_cmp expect actual
+'
+
+test_expect_success 'a double free aborts as it does without sonda, and its store is recovered' '
+	cc -O0 -g -o doublefree "$SRCDIR/tests/fixtures/alloc/doublefree.c" &&
+	{ ./doublefree 2>plain.err; echo $? >plain.rc; } &&
+	{ timeout 60 "$SONDA" run --alloc -o d.db -- ./doublefree 2>run.err; echo $? >run.rc; } &&
+	test_cmp plain.rc run.rc && test "$(cat run.rc)" = 134 &&
+	grep "double free" plain.err && grep "double free" run.err &&
+	leaf d.db twice_freed >actual && echo "2 1 48 1 24" >expect && test_cmp expect actual
 '
 
 test_done
