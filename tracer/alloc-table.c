@@ -150,8 +150,6 @@ void alloc_site_add(struct alloc_sites *t, uint32_t site, uint64_t count, uint64
 	live = __atomic_add_fetch(&s->live_bytes, (int64_t)bytes, __ATOMIC_RELAXED);
 	if (live > 0)
 		peak_raise(&s->peak_bytes, (uint64_t)live);
-	__atomic_fetch_add(&h->allocs, count, __ATOMIC_RELAXED);
-	__atomic_fetch_add(&h->bytes, bytes, __ATOMIC_RELAXED);
 	live = (int64_t)__atomic_add_fetch(&h->live_bytes, bytes, __ATOMIC_RELAXED);
 	if (live > 0)
 		peak_raise(&h->peak_bytes, (uint64_t)live);
@@ -163,9 +161,7 @@ void alloc_site_sub(struct alloc_sites *t, uint32_t site, uint64_t count, uint64
 	struct sonda_alloc_header *h = t->hdr;
 
 	__atomic_fetch_add(&s->frees, count, __ATOMIC_RELAXED);
-	__atomic_fetch_add(&s->freed_bytes, bytes, __ATOMIC_RELAXED);
 	__atomic_fetch_sub(&s->live_bytes, (int64_t)bytes, __ATOMIC_RELAXED);
-	__atomic_fetch_add(&h->frees, count, __ATOMIC_RELAXED);
 	__atomic_fetch_sub(&h->live_bytes, bytes, __ATOMIC_RELAXED);
 }
 

@@ -45,17 +45,28 @@
 
 #define ARENA_BYTES (256 * 1024)
 #define LIVE_SLOTS_MAX (1u << 22)	/* per shard: 256 * 4M * 16 B bounds the map at 16 GiB */
-#define FILTER_SLOTS (1u << 17)		/* sampling: "maybe sampled" counters by pointer hash */
+#define FILTER_SLOTS (1u << 12)		/* sampling: "maybe sampled" counters, 4 KiB: stays in L1 */
 #define SELF_SKIP_MAX 8
 
 enum { UNWIND_FP = 1, UNWIND_LIBUNWIND = 2 };
 
 /* ---- the real allocator ---- */
 
-static void *(*real_malloc)(size_t);
-static void *(*real_calloc)(size_t, size_t);
-static void *(*real_realloc)(void *, size_t);
-static void (*real_free)(void *);
+/* What every hook reads, in one cache line that only start, stop and
+ * SIGUSR2 write. */
+static struct {
+	int on;			/* tracking */
+	int mean_on;		/* sampling */
+	volatile sig_atomic_t snap_pending;	/* SIGUSR2 seen */
+	void *(*malloc)(size_t);
+	void *(*calloc)(size_t, size_t);
+	void *(*realloc)(void *, size_t);
+	void (*free)(void *);
+} hot __attribute__((aligned(64)));
+#define real_malloc hot.malloc
+#define real_calloc hot.calloc
+#define real_realloc hot.realloc
+#define real_free hot.free
 static int (*real_posix_memalign)(void **, size_t, size_t);
 static void *(*real_aligned_alloc)(size_t, size_t);
 static void *(*real_memalign)(size_t, size_t);
@@ -124,9 +135,6 @@ NOASAN static int resolve(void)
 /* ---- state ---- */
 
 static struct {
-	int on;			/* read first by every hook */
-	int mean_on;		/* sampling */
-	volatile sig_atomic_t snap_pending;	/* SIGUSR2 seen */
 	int unwinder;
 	uint32_t nframes;
 	uint64_t mean;
@@ -142,7 +150,10 @@ static struct {
 } A;
 
 static struct alloc_live live;
-static uint32_t filter[FILTER_SLOTS];
+/* Sampling: how many sampled blocks live per pointer-hash slot, so the
+ * free of an unsampled block costs one load.  A counter that reaches 255
+ * stays there (its slot then always takes the map's slow path). */
+static uint8_t filter[FILTER_SLOTS] __attribute__((aligned(64)));
 
 struct tls {
 	int guard;
@@ -266,7 +277,7 @@ static void sample_weight(uint64_t n, uint64_t *count, uint64_t *bytes)
 {
 	double p;
 
-	if (!A.mean_on) {
+	if (!hot.mean_on) {
 		*count = 1;
 		*bytes = n;
 		return;
@@ -287,7 +298,7 @@ static void thread_ready(void)
 		(uint64_t)time(NULL);
 	if (!T.rng)
 		T.rng = 1;
-	if (A.mean_on)
+	if (hot.mean_on)
 		T.until = sample_gap();
 	if (A.unwinder == UNWIND_FP)
 		stack_bounds();
@@ -298,6 +309,15 @@ NOASAN static inline uint32_t filter_slot(uint64_t p)
 	uint64_t h = (p >> 4) * 0x9e3779b97f4a7c15ull;
 
 	return (uint32_t)(h >> 40) & (FILTER_SLOTS - 1);
+}
+
+static void filter_add(uint64_t p, int d)
+{
+	uint8_t *c = &filter[filter_slot(p)], v = __atomic_load_n(c, __ATOMIC_RELAXED);
+
+	while (v != 255 && !(d < 0 && v == 0) &&
+	       !__atomic_compare_exchange_n(c, &v, (uint8_t)(v + d), 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
 }
 
 /* ---- snapshots ---- */
@@ -363,7 +383,7 @@ static void snap_signalled(void)
 	char label[32];
 	unsigned k;
 
-	A.snap_pending = 0;
+	hot.snap_pending = 0;
 	k = __atomic_add_fetch(&A.sigusr2_count, 1, __ATOMIC_RELAXED);
 	/* a hand-rolled "sigusr2-N": snprintf may allocate */
 	memcpy(label, "sigusr2-", 8);
@@ -384,7 +404,7 @@ static void snap_signalled(void)
 static void on_sigusr2(int sig)
 {
 	(void)sig;
-	A.snap_pending = 1;
+	hot.snap_pending = 1;
 }
 
 /* ---- accounting (guard held) ---- */
@@ -406,9 +426,9 @@ static void track_alloc(void *p, size_t n)
 
 	if (unlikely(!T.ready))
 		thread_ready();
-	if (unlikely(A.snap_pending))
+	if (unlikely(hot.snap_pending))
 		snap_signalled();
-	if (A.mean_on) {
+	if (hot.mean_on) {
 		if (n < T.until) {
 			T.until -= n;
 			return;
@@ -426,8 +446,8 @@ static void track_alloc(void *p, size_t n)
 	} else if (rc < 0) {
 		__atomic_fetch_add(&A.hdr->live_dropped, 1, __ATOMIC_RELAXED);
 	}
-	if (A.mean_on && rc == 0)
-		__atomic_fetch_add(&filter[filter_slot((uint64_t)(uintptr_t)p)], 1, __ATOMIC_RELAXED);
+	if (hot.mean_on && rc == 0)
+		filter_add((uint64_t)(uintptr_t)p, 1);
 	alloc_site_add(&A.sites, site, count, bytes);
 }
 
@@ -436,17 +456,17 @@ static int untrack(void *p, struct alloc_live_entry *e)
 {
 	uint64_t u = (uint64_t)(uintptr_t)p;
 
-	if (unlikely(A.snap_pending))
+	if (unlikely(hot.snap_pending))
 		snap_signalled();
-	if (A.mean_on && !__atomic_load_n(&filter[filter_slot(u)], __ATOMIC_RELAXED))
+	if (hot.mean_on && !__atomic_load_n(&filter[filter_slot(u)], __ATOMIC_RELAXED))
 		return 0;
 	if (!alloc_live_take(&live, u, e)) {
-		if (!A.mean_on)
+		if (!hot.mean_on)
 			__atomic_fetch_add(&A.hdr->frees_unknown, 1, __ATOMIC_RELAXED);
 		return 0;
 	}
-	if (A.mean_on)
-		__atomic_fetch_sub(&filter[filter_slot(u)], 1, __ATOMIC_RELAXED);
+	if (hot.mean_on)
+		filter_add(u, -1);
 	return 1;
 }
 
@@ -462,7 +482,7 @@ static void failed(void)
 /* Whether this call must be tracked; sets the guard when it must. */
 NOASAN static inline int enter(void)
 {
-	if (likely(!A.on) || T.guard)
+	if (likely(!hot.on) || T.guard)
 		return 0;
 	T.guard = 1;
 	return 1;
@@ -477,7 +497,7 @@ NOASAN static inline void leave(int e)
 /* Sampling: most allocations are decided here, before the guard. */
 NOASAN static inline int skip_sampled(size_t n)
 {
-	if (A.mean_on && !T.guard && T.ready && n < T.until && !A.snap_pending) {
+	if (hot.mean_on && !T.guard && T.ready && n < T.until && !hot.snap_pending) {
 		T.until -= n;
 		return 1;
 	}
@@ -531,7 +551,7 @@ NOASAN void free(void *p)
 		return;
 	if (unlikely(!real_free) && resolve() < 0)
 		return;	/* not ours, not the allocator's yet: leave it */
-	if (A.mean_on && !T.guard && !A.snap_pending &&
+	if (hot.mean_on && !T.guard && !hot.snap_pending &&
 	    !__atomic_load_n(&filter[filter_slot((uint64_t)(uintptr_t)p)], __ATOMIC_RELAXED)) {
 		real_free(p);
 		return;
@@ -564,8 +584,8 @@ static void *realloc_tracked(void *p, size_t n)
 		struct alloc_live_entry old;
 
 		if (had && alloc_live_put(&live, (uint64_t)(uintptr_t)p, alloc_live_site(&e), alloc_live_size(&e), &old) == 0 &&
-		    A.mean_on)
-			__atomic_fetch_add(&filter[filter_slot((uint64_t)(uintptr_t)p)], 1, __ATOMIC_RELAXED);
+		    hot.mean_on)
+			filter_add((uint64_t)(uintptr_t)p, 1);
 		failed();
 	} else {
 		if (had)
@@ -594,6 +614,10 @@ NOASAN void *realloc(void *p, size_t n)
 	}
 	if (unlikely(!real_realloc) && resolve() < 0)
 		return p ? NULL : arena_alloc(n, 16);
+	/* sampling: an unsampled block becoming another unsampled one */
+	if (hot.mean_on && (!p || !__atomic_load_n(&filter[filter_slot((uint64_t)(uintptr_t)p)], __ATOMIC_RELAXED)) &&
+	    skip_sampled(n))
+		return real_realloc(p, n);
 	if (!enter())
 		return real_realloc(p, n);
 	q = realloc_tracked(p, n);
@@ -700,8 +724,8 @@ static int start(uint32_t nframes, uint64_t mean)
 	const char *uw = getenv("SONDA_ALLOC_UNWIND");
 	struct sigaction sa, old;
 
-	if (!A.attached || A.on)
-		return A.on ? 0 : -1;
+	if (!A.attached || hot.on)
+		return hot.on ? 0 : -1;
 	if (resolve() < 0)
 		return -1;
 	if (!nframes)
@@ -717,7 +741,7 @@ static int start(uint32_t nframes, uint64_t mean)
 	unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
 	dl_iterate_phdr(self_range, (void *)(uintptr_t)&capture);
 	A.mean = mean;
-	A.mean_on = mean != 0;
+	hot.mean_on = mean != 0;
 	A.inv_mean = mean ? 1.0 / (double)mean : 0;
 	h->sample_mean = mean;
 	h->count_shift = mean ? SONDA_ALLOC_SAMPLE_SHIFT : 0;
@@ -732,7 +756,7 @@ static int start(uint32_t nframes, uint64_t mean)
 	}
 	__atomic_store_n(&h->state, SONDA_ALLOC_ON, __ATOMIC_RELEASE);
 	T.ready = 0;
-	__atomic_store_n(&A.on, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&hot.on, 1, __ATOMIC_RELEASE);
 	return 0;
 }
 
@@ -763,9 +787,9 @@ HIDDEN int sonda__alloc_quiet_begin(int at_exit)
 	int token = T.guard;
 
 	T.guard = 1;
-	if (A.on && A.snap_pending)
+	if (hot.on && hot.snap_pending)
 		snap_signalled();
-	if (A.on && at_exit)
+	if (hot.on && at_exit)
 		snap_take("exit");
 	return token;
 }
@@ -783,7 +807,7 @@ HIDDEN void sonda__alloc_fork_prepare(void)
 {
 	fork_guard = T.guard;
 	T.guard = 1;
-	if (!A.on)
+	if (!hot.on)
 		return;
 	alloc_spin_lock(&A.snap_lock);
 	alloc_spin_lock(&A.sites.lock);
@@ -792,7 +816,7 @@ HIDDEN void sonda__alloc_fork_prepare(void)
 
 HIDDEN void sonda__alloc_fork_parent(void)
 {
-	if (A.on) {
+	if (hot.on) {
 		alloc_live_unlock_all(&live);
 		alloc_spin_unlock(&A.sites.lock);
 		alloc_spin_unlock(&A.snap_lock);
@@ -805,9 +829,9 @@ HIDDEN void sonda__alloc_fork_parent(void)
  * libsonda attaches next. */
 HIDDEN void sonda__alloc_fork_child(void)
 {
-	int was = A.on;
+	int was = hot.on;
 
-	A.on = 0;
+	hot.on = 0;
 	A.attached = 0;
 	A.snap_lock = 0;
 	T.guard = fork_guard;
@@ -837,7 +861,7 @@ int sonda_alloc_snapshot(const char *label)
 {
 	int rc, g = T.guard;
 
-	if (!A.on)
+	if (!hot.on)
 		return -1;
 	T.guard = 1;
 	rc = snap_take(label);
@@ -850,7 +874,7 @@ int sonda_alloc_traced(size_t *current, size_t *peak)
 	const struct sonda_alloc_header *h = A.hdr;
 	int64_t live;
 
-	if (!A.on) {
+	if (!hot.on) {
 		if (current)
 			*current = 0;
 		if (peak)

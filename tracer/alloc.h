@@ -54,8 +54,9 @@ struct sonda_alloc_header {
 	uint64_t snaps_used;	/* bytes of complete snapshot records */
 	uint32_t snaps_count;
 	uint32_t reserved0;
-	/* process-wide, scaled like the sites */
-	uint64_t allocs, frees, bytes, live_bytes, peak_bytes;
+	/* process-wide, scaled like the sites (totals: sum the sites) */
+	uint64_t live_bytes, peak_bytes;
+	uint64_t reserved1[3];
 	/* what was not recorded, counted */
 	uint64_t sites_dropped;	/* events charged to the overflow site */
 	uint64_t live_dropped;	/* allocations the live map had no room for */
@@ -68,7 +69,8 @@ struct sonda_alloc_header {
 
 struct sonda_alloc_site {
 	uint64_t hash;		/* of the frames */
-	uint64_t allocs, frees, bytes, freed_bytes;
+	uint64_t allocs, frees, bytes;
+	uint64_t reserved1;
 	int64_t live_bytes;
 	uint64_t peak_bytes;	/* the most live_bytes ever was */
 	uint32_t nframes;
