@@ -176,7 +176,7 @@ static inline uint64_t ptr_hash(uint64_t p)
 
 static inline struct alloc_live_shard *shard_of(struct alloc_live *m, uint64_t h)
 {
-	return &m->shard[h >> 56];
+	return &m->shard[h >> (64 - __builtin_ctz(ALLOC_LIVE_SHARDS))];
 }
 
 void alloc_live_init(struct alloc_live *m, uint32_t slots_max)

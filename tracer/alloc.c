@@ -210,7 +210,7 @@ static int walk_fp(uint64_t *out, int max)
 
 /* The stack of the code that called the allocator, innermost first,
  * libsonda's own frames left out. */
-static __attribute__((noinline)) uint32_t capture(uint64_t *out)
+static inline __attribute__((always_inline)) uint32_t capture(uint64_t *out)
 {
 	uint64_t buf[SONDA_ALLOC_FRAMES_MAX + SELF_SKIP_MAX];
 	int max = (int)A.nframes + SELF_SKIP_MAX, n, skip = 0;
@@ -739,7 +739,7 @@ static int start(uint32_t nframes, uint64_t mean)
 	A.unwinder = uw && !strcmp(uw, "fp") ? UNWIND_FP : UNWIND_LIBUNWIND;
 	/* each thread keeps its own unwind cache: no lock in unw_backtrace */
 	unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
-	dl_iterate_phdr(self_range, (void *)(uintptr_t)&capture);
+	dl_iterate_phdr(self_range, (void *)(uintptr_t)&self_range);
 	A.mean = mean;
 	hot.mean_on = mean != 0;
 	A.inv_mean = mean ? 1.0 / (double)mean : 0;
