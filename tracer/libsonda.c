@@ -102,7 +102,7 @@ static struct {
 	uint64_t mult;		/* ns per tick << 32 */
 	int64_t mono0;
 	char region_path[SONDA_PATH_MAX];
-	char output[SONDA_PATH_MAX + 32];
+	char output[2 * SONDA_PATH_MAX + 8];
 	pthread_key_t key;
 	int key_ok;
 	int fd;			/* the region file, to reserve its pages; -1 when gone */
@@ -1014,23 +1014,27 @@ static void output_choose(int forked)
 	const char *out = getenv("SONDA_OUTPUT");
 	const char *root = getenv("SONDA_ROOT_PID");
 	long pid = (long)getpid();
+	char name[SONDA_PATH_MAX], cwd[SONDA_PATH_MAX];
+	const char *dot, *slash;
 
 	g.root = !forked && (!root || atol(root) == pid);
 	if (!out || !*out) {
-		snprintf(g.output, sizeof(g.output), "sonda-%ld.db", pid);
-		return;
+		snprintf(name, sizeof(name), "sonda-%ld.db", pid);
+	} else if (g.root) {
+		snprintf(name, sizeof(name), "%s", out);
+	} else {
+		dot = strrchr(out, '.');
+		slash = strrchr(out, '/');
+		if (dot && (!slash || dot > slash) && dot != out)
+			snprintf(name, sizeof(name), "%.*s.%ld%s", (int)(dot - out), out, pid, dot);
+		else
+			snprintf(name, sizeof(name), "%.*s.%ld", SONDA_PATH_MAX - 24, out, pid);
 	}
-	if (g.root) {
-		snprintf(g.output, sizeof(g.output), "%s", out);
-		return;
-	}
-	const char *dot = strrchr(out, '.');
-	const char *slash = strrchr(out, '/');
-
-	if (dot && (!slash || dot > slash) && dot != out)
-		snprintf(g.output, sizeof(g.output), "%.*s.%ld%s", (int)(dot - out), out, pid, dot);
+	/* where the program started: it may chdir before it exits */
+	if (name[0] != '/' && getcwd(cwd, sizeof(cwd)))
+		snprintf(g.output, sizeof(g.output), "%s/%s", cwd, name);
 	else
-		snprintf(g.output, sizeof(g.output), "%s.%ld", out, pid);
+		snprintf(g.output, sizeof(g.output), "%s", name);
 }
 
 static size_t page_up(size_t n)
