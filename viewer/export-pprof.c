@@ -347,6 +347,7 @@ int view_export_pprof(FILE *f, const struct store_profile *p, const struct view_
 		store_session_get((struct store_profile *)p, 1) : NULL;
 	double rate = s1 ? s1->rate_hz : 0;
 	struct pb mapping = { 0 };
+	char *program = NULL;
 	int rc = -1;
 
 	x.loc_of_frame = calloc(store_nframes(p) + 1, sizeof(*x.loc_of_frame));
@@ -383,8 +384,14 @@ int view_export_pprof(FILE *f, const struct store_profile *p, const struct view_
 					  "alloc_space"));
 	}
 	pb_uint(&mapping, 1, 1);
-	pb_uint(&mapping, 5, str_id(&x, s1 && s1->command && *s1->command ? s1->command :
-				      "sonda"));
+	/* pprof titles a profile with its main mapping's file name: the
+	 * program, the command line's first word. */
+	if (s1 && s1->command && *s1->command) {
+		program = strndup(s1->command, strcspn(s1->command, " "));
+		if (!program)
+			goto out;
+	}
+	pb_uint(&mapping, 5, str_id(&x, program ? program : "sonda"));
 	pb_uint(&mapping, 7, 1);
 	pb_uint(&mapping, 8, 1);
 	pb_uint(&mapping, 9, 1);
@@ -410,6 +417,7 @@ out:
 	if (rc == -1)
 		snprintf(err, errlen, "out of memory");
 	free(mapping.b);
+	free(program);
 	free(x.out.b);
 	free(x.msg.b);
 	free(x.sub.b);
