@@ -79,8 +79,14 @@ static void task_merge(const struct store_profile *p, const struct task_ref *ref
 		for (unsigned b = 0; b < STORE_HIST_BUCKETS; b++)
 			hist[b] += t->hist[b];
 	}
-	row->p50_ns = row->calls ? quantile(hist, 0.50, row) : 0;
-	row->p99_ns = row->calls ? quantile(hist, 0.99, row) : 0;
+	/* No histogram (a writer that keeps none): no percentiles, rather
+	 * than the min passed off as one. */
+	for (unsigned b = 0; b < STORE_HIST_BUCKETS && !row->p99_ns; b++)
+		row->p99_ns = hist[b] != 0;
+	if (row->calls && row->p99_ns) {
+		row->p50_ns = quantile(hist, 0.50, row);
+		row->p99_ns = quantile(hist, 0.99, row);
+	}
 	if (!row->thread)
 		row->thread = "";
 }
