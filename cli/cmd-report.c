@@ -34,6 +34,7 @@ const struct cli_command cli_cmd_report = {
 	"      --compare A B     alloc: growth per site from snapshot A to snapshot B\n"
 	"      --traceback       alloc: one row per whole stack, its frames below it\n"
 	"      --leaks           alloc: what was still live at the end, by stack\n"
+	"      --callers         task: each function's callers (<-) and callees (->)\n"
 	"  -h, --help          show this text\n"
 	"\n"
 	"Columns (JSON keys; self and total are sample counts):\n"
@@ -41,7 +42,8 @@ const struct cli_command cli_cmd_report = {
 	"  line            the same and line\n"
 	"  thread          tid name samples pct\n"
 	"  task            name thread calls wall_ns self_ns cpu_ns min_ns max_ns\n"
-	"                  p50_ns p99_ns (thread is the tid, 0 for all threads merged)\n"
+	"                  p50_ns p99_ns (thread is the tid, 0 for all threads merged;\n"
+	"                  with --callers, callers and callees: name calls wall_ns self_ns)\n"
 	"  alloc           function file line allocs frees bytes live_bytes peak_bytes\n"
 	"                  (and traceback, leaf first, with --traceback or --leaks)\n"
 	"  alloc --compare function file line size size_diff count count_diff\n"
@@ -88,6 +90,7 @@ static int run(int argc, char **argv)
 		{ "compare", required_argument, NULL, 'C' },
 		{ "traceback", no_argument, NULL, 'T' },
 		{ "leaks", no_argument, NULL, 'L' },
+		{ "callers", no_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -145,6 +148,7 @@ static int run(int argc, char **argv)
 			break;
 		case 'T': o.traceback = 1; break;
 		case 'L': o.leaks = 1; break;
+		case 'K': o.callers = 1; break;
 		case 'h': return cli_usage(&cli_cmd_report, stdout, 0);
 		default: return cli_bad_usage(&cli_cmd_report);
 		}
@@ -156,6 +160,10 @@ static int run(int argc, char **argv)
 	}
 	if ((o.snapshot || o.compare_a || o.traceback || o.leaks) && o.by != VIEW_REPORT_ALLOC) {
 		cli_error("report: --snapshot, --compare, --traceback and --leaks go with --by alloc");
+		return 2;
+	}
+	if (o.callers && o.by != VIEW_REPORT_TASK) {
+		cli_error("report: --callers goes with --by task");
 		return 2;
 	}
 	if (o.snapshot && o.compare_a) {

@@ -180,6 +180,58 @@ static const struct col task_cols[] = {
 	{ "kind", "KIND", T_STR, 13, 0 },
 };
 
+/* Appends a row's callers and callees: lines under it in the table,
+ * "callers" and "callees" arrays of objects in JSON. */
+static int add_edges(struct grid *g, const struct store_profile *p, const struct view_task_row *t)
+{
+	struct view_task_edge *e[2];
+	long n[2];
+	const char **lines;
+	size_t nl = 0, len = 0;
+	char *json = NULL;
+	FILE *m;
+
+	n[0] = view_task_edges(p, t->name, t->tid, 1, &e[0]);
+	n[1] = view_task_edges(p, t->name, t->tid, 0, &e[1]);
+	lines = calloc((size_t)(n[0] > 0 ? n[0] : 0) + (size_t)(n[1] > 0 ? n[1] : 0) + 1,
+		       sizeof(*lines));
+	m = open_memstream(&json, &len);
+	if (n[0] < 0 || n[1] < 0 || !lines || !m) {
+		if (m)
+			fclose(m);
+		free(json);
+		free(lines);
+		free(n[0] >= 0 ? e[0] : NULL);
+		free(n[1] >= 0 ? e[1] : NULL);
+		g->failed = 1;
+		return -1;
+	}
+	for (int side = 0; side < 2; side++) {
+		fprintf(m, ", \"%s\": [", side ? "callees" : "callers");
+		for (long i = 0; i < n[side]; i++) {
+			const struct view_task_edge *x = &e[side][i];
+			char wall[32];
+
+			fprintf(m, "%s{\"name\": ", i ? ", " : "");
+			view_json_string(m, x->name);
+			fprintf(m, ", \"calls\": %llu, \"wall_ns\": %lld, \"self_ns\": %lld}",
+				(unsigned long long)x->calls, (long long)x->wall_ns,
+				(long long)x->self_ns);
+			view_grid_fmt_ns(wall, sizeof(wall), x->wall_ns);
+			lines[nl++] = view_grid_printf(g, "%s %s: %llu calls, %s", side ? "->" : "<-",
+						       x->name, (unsigned long long)x->calls, wall);
+		}
+		fputc(']', m);
+		free(e[side]);
+	}
+	fclose(m);
+	g->extra[g->nrows - 1] = json ? view_grid_printf(g, "%s", json) : NULL;
+	free(json);
+	g->tracebacks[g->nrows - 1] = lines;
+	g->tb_table_only = 1;
+	return 0;
+}
+
 static int build_tasks(struct grid *g, const struct store_profile *p,
 		       const struct view_report_opts *o, char *err, size_t errlen)
 {
@@ -216,6 +268,8 @@ static int build_tasks(struct grid *g, const struct store_profile *p,
 			      (uint64_t)(t->wall_ns > 0 ? t->wall_ns : 0));
 		c[12].s = t->tid ? view_grid_printf(g, "%lld %s", (long long)t->tid, t->thread) : "all";
 		c[13].s = t->kind < 3 ? kinds[t->kind] : "?";
+		if (o->callers && t->kind == STORE_TASK_FUNCTION && add_edges(g, p, t) < 0)
+			break;
 	}
 	free(rows);
 	if (!g->failed && !n)

@@ -129,6 +129,60 @@ long view_tasks(const struct store_profile *p, int64_t tid, struct view_task_row
 	return out;
 }
 
+static int cmp_edges(const void *a, const void *b)
+{
+	const struct view_task_edge *x = a, *y = b;
+
+	if (x->wall_ns != y->wall_ns)
+		return x->wall_ns < y->wall_ns ? 1 : -1;
+	return strcmp(x->name, y->name);
+}
+
+long view_task_edges(const struct store_profile *p, const char *name, int64_t tid, int callers,
+		     struct view_task_edge **edges)
+{
+	uint32_t nt = store_ntasks(p), id = 0;
+	long n = 0;
+	int merged = 0;
+
+	*edges = calloc(nt ? nt : 1, sizeof(**edges));
+	if (!*edges)
+		return -1;
+	/* The name's string id: edge rows name their ends by id. */
+	for (uint32_t k = 0; k < nt && !id; k++) {
+		const struct store_task *t = store_task_get(p, k);
+
+		if (!strcmp(store_string(p, t->name), name))
+			id = t->name;
+	}
+	for (uint32_t k = 0; k < nt && id; k++) {
+		const struct store_task *t = store_task_get(p, k);
+
+		merged |= t->parent && t->thread == 0 && (callers ? t->name : t->parent) == id;
+	}
+	for (uint32_t k = 0; k < nt && id; k++) {
+		const struct store_task *t = store_task_get(p, k);
+		const char *other;
+		long i;
+
+		if (!t->parent || (callers ? t->name : t->parent) != id)
+			continue;
+		if (tid ? t->thread == 0 || store_thread_get(p, t->thread)->tid != tid :
+			  merged && t->thread != 0)
+			continue;
+		other = store_string(p, callers ? t->parent : t->name);
+		for (i = 0; i < n && strcmp((*edges)[i].name, other); i++)
+			;
+		if (i == n)
+			(*edges)[n++].name = other;
+		(*edges)[i].calls += t->calls;
+		(*edges)[i].wall_ns += t->wall_ns;
+		(*edges)[i].self_ns += t->self_ns;
+	}
+	qsort(*edges, (size_t)n, sizeof(**edges), cmp_edges);
+	return n;
+}
+
 uint32_t view_snapshot_find(const struct store_profile *p, const char *label)
 {
 	uint32_t found = 0;

@@ -21,18 +21,23 @@ struct cell *view_grid_row(struct grid *g)
 		size_t cap = g->cap ? g->cap * 2 : 64;
 		struct cell *c = realloc(g->cells, cap * g->ncols * sizeof(*c));
 		const char ***t = realloc(g->tracebacks, cap * sizeof(*t));
+		const char **x;
 
 		if (c)
 			g->cells = c;
 		if (t)
 			g->tracebacks = t;
-		if (!c || !t) {
+		x = realloc(g->extra, cap * sizeof(*x));
+		if (x)
+			g->extra = x;
+		if (!c || !t || !x) {
 			g->failed = 1;
 			return NULL;
 		}
 		g->cap = cap;
 	}
 	g->tracebacks[g->nrows] = NULL;
+	g->extra[g->nrows] = NULL;
 	memset(&g->cells[g->nrows * g->ncols], 0, g->ncols * sizeof(struct cell));
 	return &g->cells[g->nrows++ * g->ncols];
 }
@@ -80,6 +85,7 @@ void view_grid_free(struct grid *g)
 	free(g->owned);
 	free(g->cells);
 	free(g->tracebacks);
+	free(g->extra);
 }
 
 int view_grid_col(const struct grid *g, const char *key)
@@ -125,12 +131,14 @@ int view_grid_sort(struct grid *g, int col)
 	size_t *idx = malloc((g->nrows ? g->nrows : 1) * sizeof(*idx));
 	struct cell *cells = malloc((g->nrows ? g->nrows : 1) * g->ncols * sizeof(*cells));
 	const char ***tb = malloc((g->nrows ? g->nrows : 1) * sizeof(*tb));
+	const char **extra = malloc((g->nrows ? g->nrows : 1) * sizeof(*extra));
 	struct sort_ctx s = { g, col };
 
-	if (!idx || !cells || !tb) {
+	if (!idx || !cells || !tb || !extra) {
 		free(idx);
 		free(cells);
 		free(tb);
+		free(extra);
 		return -1;
 	}
 	for (size_t i = 0; i < g->nrows; i++)
@@ -140,16 +148,19 @@ int view_grid_sort(struct grid *g, int col)
 		memcpy(&cells[i * g->ncols], &g->cells[idx[i] * g->ncols],
 		       g->ncols * sizeof(*cells));
 		tb[i] = g->tracebacks[idx[i]];
+		extra[i] = g->extra[idx[i]];
 	}
 	free(g->cells);
 	free(g->tracebacks);
+	free(g->extra);
+	g->extra = extra;
 	g->cells = cells;
 	g->tracebacks = tb;
 	free(idx);
 	return 0;
 }
 
-static void fmt_ns(char *buf, size_t n, int64_t ns)
+void view_grid_fmt_ns(char *buf, size_t n, int64_t ns)
 {
 	double v = (double)ns;
 
@@ -187,7 +198,7 @@ static const char *cell_text(const struct col *c, const struct cell *v, char *bu
 	case T_STR: return v->s;
 	case T_PCT: snprintf(buf, n, "%.2f%%", v->d); break;
 	case T_DELTA: snprintf(buf, n, "%+.2f", v->d); break;
-	case T_NS: fmt_ns(buf, n, v->i); break;
+	case T_NS: view_grid_fmt_ns(buf, n, v->i); break;
 	case T_BYTES: fmt_bytes(buf, n, v->i); break;
 	default: snprintf(buf, n, "%" PRId64, v->i);
 	}
@@ -217,7 +228,9 @@ static void put_json(FILE *f, const struct grid *g, size_t nrows)
 			default: fprintf(f, "%" PRId64, row[c].i);
 			}
 		}
-		if (g->tracebacks[r]) {
+		if (g->extra[r])
+			fputs(g->extra[r], f);
+		if (g->tracebacks[r] && !g->tb_table_only) {
 			fputs(", \"traceback\": [", f);
 			for (const char **t = g->tracebacks[r]; *t; t++) {
 				if (t != g->tracebacks[r])
@@ -250,7 +263,7 @@ static void put_csv(FILE *f, const struct grid *g, size_t nrows)
 {
 	int tb = 0, first = 1;
 
-	for (size_t r = 0; r < nrows; r++)
+	for (size_t r = 0; r < nrows && !g->tb_table_only; r++)
 		tb |= g->tracebacks[r] != NULL;
 	for (int c = 0; c < g->ncols; c++) {
 		if (!g->cols[c].data)

@@ -40,6 +40,8 @@ struct grid {
 	int ncols;
 	struct cell *cells;	/* nrows * ncols */
 	const char ***tracebacks;	/* per row, NULL-terminated, or NULL */
+	const char **extra;	/* per row, a JSON fragment (", \"k\": v") or NULL */
+	int tb_table_only;	/* tracebacks are table lines, not a JSON/CSV field */
 	size_t nrows, cap;
 	char **owned;		/* strings the cells point to */
 	size_t nowned, capowned;
@@ -60,6 +62,8 @@ int view_grid_sort(struct grid *g, int col);
 /* Prints the first nrows rows; 0 or -1 with err set. */
 int view_grid_print(FILE *f, const struct grid *g, size_t nrows, enum view_report_format fmt,
 		    int width, int utf8, char *err, size_t errlen);
+/* Nanoseconds as a table shows them: "850ns", "12.30us", "4.00ms", "1.50s". */
+void view_grid_fmt_ns(char *buf, size_t n, int64_t ns);
 /* "function, file, ...": the keys --sort accepts. */
 void view_grid_keys(const struct grid *g, char *buf, size_t n);
 

@@ -126,6 +126,18 @@ struct view_task_row {
  * count, or -1; *rows is malloc'd. */
 long view_tasks(const struct store_profile *p, int64_t tid, struct view_task_row **rows);
 
+/* A function's callers or callees (-finstrument-functions edge rows):
+ * calls and times of name when called from each caller, or of each
+ * callee when called from name.  Merged over threads with tid 0.  Sorted
+ * by wall time.  Returns the count, or -1; *edges is malloc'd. */
+struct view_task_edge {
+	const char *name;	/* the caller or the callee; owned by the profile */
+	uint64_t calls;
+	int64_t wall_ns, self_ns;
+};
+long view_task_edges(const struct store_profile *p, const char *name, int64_t tid, int callers,
+		     struct view_task_edge **edges);
+
 /* ---- allocations (tracer) ---- */
 
 struct view_alloc_row {
@@ -264,6 +276,8 @@ struct view_report_opts {
 	const char *compare_a, *compare_b;	/* labels */
 	int traceback;		/* whole stacks */
 	int leaks;		/* live at the end, by stack */
+	/* --by task */
+	int callers;		/* each function's callers and callees */
 };
 
 int view_report(FILE *f, const struct store_profile *p, const struct view_report_opts *o,

@@ -129,6 +129,21 @@ test_expect_success '--by task: calls, times, percentiles' '
 	test_grep "load" task.txt && test_grep "40.00ms" task.txt
 '
 
+test_expect_success '--by task --callers: the yappi callers and callees' '
+	"$MKSTORE" funcs.db funcs &&
+	$SONDA report funcs.db --by task --callers -f json >fn.json &&
+	json_check fn.json "[(r[\"name\"], r[\"calls\"]) for r in rows] == [(\"main\", 1), (\"alpha\", 10), (\"beta\", 25)]" &&
+	json_check fn.json "[[(e[\"name\"], e[\"calls\"], e[\"wall_ns\"]) for e in r[\"callers\"]] for r in rows] == [[], [(\"main\", 10, 10000)], [(\"alpha\", 20, 4000), (\"main\", 5, 1000)]]" &&
+	json_check fn.json "[[(e[\"name\"], e[\"calls\"]) for e in r[\"callees\"]] for r in rows] == [[(\"alpha\", 10), (\"beta\", 5)], [(\"beta\", 20)], []]" &&
+	$SONDA report funcs.db --by task --callers >fn.txt &&
+	test_grep "^    <- alpha: 20 calls, 4.00us\$" fn.txt &&
+	test_grep "^    -> alpha: 10 calls, 10.00us\$" fn.txt &&
+	$SONDA report funcs.db --by task -f json >plain.json &&
+	json_check plain.json "all(\"callers\" not in r for r in rows)" &&
+	test_must_fail $SONDA report funcs.db --callers 2>err &&
+	test_grep "goes with --by task" err
+'
+
 test_expect_success '--by alloc: per site, sorted by bytes' '
 	$SONDA report fx.db --by alloc -f json >alloc.json &&
 	json_check alloc.json "rows == [{\"function\": \"b\", \"file\": \"lib.py\", \"line\": 5, \"allocs\": 10, \"frees\": 10, \"bytes\": 1000, \"live_bytes\": 0, \"peak_bytes\": 400}, {\"function\": \"a\", \"file\": \"app.py\", \"line\": 20, \"allocs\": 3, \"frees\": 1, \"bytes\": 300, \"live_bytes\": 200, \"peak_bytes\": 300}]"
@@ -186,7 +201,7 @@ test_expect_success 'help and man page say the same options' '
 	$SONDA report --help >help &&
 	$SONDA help report >help2 &&
 	test_cmp help help2 &&
-	for opt in --by --limit --thread --format --sort --snapshot --compare --traceback --leaks; do
+	for opt in --by --limit --thread --format --sort --snapshot --compare --traceback --leaks --callers; do
 		test_grep -e "$opt" help || return 1
 		man_has "$SRCDIR/man/sonda-report.1.in" "$opt" || { echo "man page lacks $opt"; return 1; }
 	done

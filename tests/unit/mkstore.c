@@ -1,6 +1,6 @@
 /* mkstore.c - writes stores with known contents for the report/export/diff tests (tests/t/t2*.sh).
  *
- *   mkstore OUT.db [fixture|base|new|hostile|deep]
+ *   mkstore OUT.db [fixture|base|new|hostile|deep|funcs]
  *
  * fixture: the profile of view-fixture.h (its comment has the numbers).
  * base, new: two runs of main -> {a, b, c} for diff:
@@ -8,6 +8,9 @@
  * hostile: names with quotes, control characters, invalid UTF-8, XML
  *   specials and a 300-character function name.
  * deep: one stack 3000 frames deep (f0 -> f1 -> ... ), weight 7.
+ * funcs: -finstrument-functions stats, merged over threads: main (1 call)
+ *   calls alpha 10 times (10 us) and beta 5 times; alpha calls beta 20
+ *   times (4 us); beta 25 calls in all.
  */
 #include "config.h"
 
@@ -77,6 +80,30 @@ static struct store_profile *deep(void)
 	return p;
 }
 
+static void put_fn(struct store_profile *p, const char *name, const char *parent,
+		   uint64_t calls, int64_t wall)
+{
+	struct store_task t = { .session = 1, .thread = 0, .name = store_string_intern(p, name),
+				.parent = parent ? store_string_intern(p, parent) : 0,
+				.kind = STORE_TASK_FUNCTION, .calls = calls, .wall_ns = wall,
+				.self_ns = wall / 2, .min_ns = 1, .max_ns = wall };
+
+	store_task_put(p, &t);
+}
+
+static struct store_profile *funcs(void)
+{
+	struct store_profile *p = simple("funcs");
+
+	put_fn(p, "main", NULL, 1, 20000);
+	put_fn(p, "alpha", NULL, 10, 10000);
+	put_fn(p, "beta", NULL, 25, 5000);
+	put_fn(p, "alpha", "main", 10, 10000);
+	put_fn(p, "beta", "main", 5, 1000);
+	put_fn(p, "beta", "alpha", 20, 4000);
+	return p;
+}
+
 int main(int argc, char **argv)
 {
 	const char *what = argc > 2 ? argv[2] : "fixture";
@@ -84,7 +111,7 @@ int main(int argc, char **argv)
 	char err[256];
 
 	if (argc < 2) {
-		fprintf(stderr, "usage: mkstore OUT.db [fixture|base|new|hostile|deep]\n");
+		fprintf(stderr, "usage: mkstore OUT.db [fixture|base|new|hostile|deep|funcs]\n");
 		return 2;
 	}
 	if (!strcmp(what, "fixture"))
@@ -95,6 +122,8 @@ int main(int argc, char **argv)
 		p = hostile();
 	else if (!strcmp(what, "deep"))
 		p = deep();
+	else if (!strcmp(what, "funcs"))
+		p = funcs();
 	else {
 		fprintf(stderr, "mkstore: unknown profile '%s'\n", what);
 		return 2;
