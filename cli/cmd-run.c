@@ -1,6 +1,7 @@
 /* cmd-run.c - `sonda run`: run a program with libsonda preloaded, and recover its region if it dies. */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "store/store.h"
 #include "tracer/region.h"
 
 #ifndef SONDA_LIBDIR
@@ -27,7 +29,8 @@ static const char usage[] =
 	"the libsonda API, and with --functions every function of code built with\n"
 	"-finstrument-functions, are timed in process and written to a store when\n"
 	"it exits.  If it dies (a signal, _exit), sonda recovers what it recorded\n"
-	"from its region.  The exit status is the program's (128+N for signal N).\n"
+	"from its region, and from those of the processes it started.  The exit\n"
+	"status is the program's (128+N for signal N).\n"
 	"\n"
 	"  -o, --output FILE   the store to write (default: sonda-PID.db)\n"
 	"      --functions     per-function stats from -finstrument-functions hooks\n"
@@ -144,6 +147,60 @@ static int recover(pid_t pid, const char *out, int status)
 	else
 		fprintf(stderr, "sonda: the program exited without saving; recovered its region into %s\n", out);
 	return 0;
+}
+
+/* Where a descendant's store goes: FILE.PID.db, as libsonda names it. */
+static void descendant_output(const char *out, long pid, char *buf, size_t len)
+{
+	const char *dot = out ? strrchr(out, '.') : NULL, *slash = out ? strrchr(out, '/') : NULL;
+
+	if (!out)
+		snprintf(buf, len, "sonda-%ld.db", pid);
+	else if (dot && (!slash || dot > slash) && dot != out)
+		snprintf(buf, len, "%.*s.%ld%s", (int)(dot - out), out, pid, dot);
+	else
+		snprintf(buf, len, "%s.%ld", out, pid);
+}
+
+/* Processes the program started (forked children that _exit, killed
+ * commands) leave their regions too: recover those that recorded
+ * something, remove the rest.  Live ones are left alone. */
+static void recover_descendants(pid_t root, const char *out)
+{
+	DIR *d = opendir("/dev/shm");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		struct sonda_region_header h;
+		struct store_profile *p;
+		char path[300], dst[PATH_MAX + 32], err[512];
+		long pid;
+
+		if (strncmp(e->d_name, "sonda-", 6) || (pid = atol(e->d_name + 6)) <= 0 || pid == root)
+			continue;
+		snprintf(path, sizeof(path), "/dev/shm/%s", e->d_name);
+		if (sonda_region_peek(path, &h) < 0 || h.root_pid != root || h.pid != pid ||
+		    kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		p = store_profile_new();
+		if (p && sonda_region_load(path, p, err, sizeof(err)) &&
+		    (store_ntasks(p) || store_nallocs(p) || store_nevents(p))) {
+			descendant_output(out, pid, dst, sizeof(dst));
+			if (store_save(dst, p, err, sizeof(err)) == 0)
+				n++;
+			else
+				cli_error("run: could not recover %s: %s", path, err);
+		}
+		store_profile_free(p);
+		unlink(path);
+	}
+	closedir(d);
+	if (n)
+		fprintf(stderr, "sonda: recovered %d process%s the program started, which exited without saving\n",
+			n, n == 1 ? "" : "es");
 }
 
 /* --alloc[=NFRAMES] and --alloc-sample=BYTES become libsonda's
@@ -265,6 +322,7 @@ static int run(int argc, char **argv)
 	sigaction(SIGTERM, &old_term, NULL);
 	sigaction(SIGHUP, &old_hup, NULL);
 	recover(child, out, status);
+	recover_descendants(child, out);
 	if (WIFSIGNALED(status))
 		return 128 + WTERMSIG(status);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 1;

@@ -882,6 +882,7 @@ static void func_exit(void)
 			e->min_ns = wall;
 		if (wall > e->max_ns)
 			e->max_ns = wall;
+		e->hist[sonda_hist_bucket(wall)]++;
 	}
 	if (likely(f->edge != NONE)) {
 		struct sonda_edge_entry *e = &ts->edges[f->edge];
@@ -1048,7 +1049,7 @@ static int region_create(int forked)
 	struct sonda_region_header *h;
 	const char *env = getenv("SONDA_REGION");
 	const char *root = getenv("SONDA_ROOT_PID");
-	size_t slot_size, off, tasks_off, funcs_off, edges_off;
+	size_t slot_size, off, tasks_off, funcs_off, edges_off, nfuncs, nedges;
 	int nsec = 0, fd;
 	void *m;
 
@@ -1057,9 +1058,13 @@ static int region_create(int forked)
 	else
 		sonda_region_default_path((long)getpid(), g.region_path, sizeof(g.region_path));
 	tasks_off = page_up(sizeof(struct sonda_slot));
+	/* function tables only when the hooks are on: 11 MB of address space
+	 * per thread otherwise unused */
+	nfuncs = g.functions ? SONDA_FUNCS : 0;
+	nedges = g.functions ? SONDA_EDGES : 0;
 	funcs_off = tasks_off + page_up(SONDA_TASKS * sizeof(struct sonda_task_entry));
-	edges_off = funcs_off + page_up(SONDA_FUNCS * sizeof(struct sonda_func_entry));
-	slot_size = edges_off + page_up(SONDA_EDGES * sizeof(struct sonda_edge_entry));
+	edges_off = funcs_off + page_up(nfuncs * sizeof(struct sonda_func_entry));
+	slot_size = edges_off + page_up(nedges * sizeof(struct sonda_edge_entry));
 	off = page_up(sizeof(struct sonda_region_header));
 
 	struct sonda_section secs[SONDA_SECTIONS_MAX];
@@ -1114,10 +1119,11 @@ static int region_create(int forked)
 	h->header_size = sizeof(*h);
 	h->file_size = off;
 	h->pid = getpid();
+	h->root_pid = getenv("SONDA_ROOT_PID") ? atol(getenv("SONDA_ROOT_PID")) : 0;
 	h->start_realtime_ns = real_ns();
 	h->slot_tasks = SONDA_TASKS;
-	h->slot_funcs = SONDA_FUNCS;
-	h->slot_edges = SONDA_EDGES;
+	h->slot_funcs = (uint32_t)nfuncs;
+	h->slot_edges = (uint32_t)nedges;
 	h->ring_events = g.timeline ? SONDA_RING_EVENTS : 0;
 	h->slot_tasks_off = (uint32_t)tasks_off;
 	h->slot_funcs_off = (uint32_t)funcs_off;

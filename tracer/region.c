@@ -297,16 +297,17 @@ static int slot_load(struct load *L, uint32_t idx, struct sonda_slot *sum)
 	}
 	free(te);
 	for (uint32_t i = 0; i < s.nfuncs && i < L->h.slot_funcs; i++) {
+		const struct sonda_func_entry *fp = &funcs[i];
 		struct sonda_func_entry f;
 		uint32_t name;
 
-		memcpy(&f, &funcs[i], sizeof(f));
+		memcpy(&f, fp, sizeof(f));
 		if (!f.calls)
 			continue;
 		name = name_addr(&L->nm, L->p, f.addr);
 		for (int m = 0; m < 2; m++)
 			row_add(row_get(&L->rows, L->session, m ? 0 : thread, name, 0, STORE_TASK_FUNCTION),
-				f.calls, f.total_ns, f.self_ns, 0, f.min_ns, f.max_ns, NULL);
+				f.calls, f.total_ns, f.self_ns, 0, f.min_ns, f.max_ns, f.hist);
 	}
 	for (uint32_t i = 0; i < s.nedges && i < L->h.slot_edges; i++) {
 		struct sonda_edge_entry e;
@@ -542,4 +543,19 @@ long sonda_region_save(const char *path, const char *out, char *err, size_t errl
 	}
 	store_profile_free(p);
 	return pid;
+}
+
+int sonda_region_peek(const char *path, struct sonda_region_header *h)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = pread(fd, h, sizeof(*h), 0);
+	close(fd);
+	if (n != (ssize_t)sizeof(*h) || memcmp(h->magic, SONDA_REGION_MAGIC, 8) ||
+	    h->version != SONDA_REGION_VERSION || h->header_size != sizeof(*h))
+		return -1;
+	return 0;
 }

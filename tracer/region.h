@@ -43,7 +43,7 @@
 #include <stdint.h>
 
 #define SONDA_REGION_MAGIC "SONDAREG"	/* 8 bytes, no NUL */
-#define SONDA_REGION_VERSION 1
+#define SONDA_REGION_VERSION 2
 #define SONDA_SECTIONS_MAX 16
 
 #define SONDA_NAME_MAX 64	/* bytes of a task name, with its NUL */
@@ -115,6 +115,7 @@ struct sonda_region_header {
 	uint64_t modules_dropped;
 	uint32_t nsections;
 	uint32_t reserved0;
+	int64_t root_pid;		/* the process `sonda run` started (SONDA_ROOT_PID), 0 if none */
 	char command[SONDA_PATH_MAX];	/* argv joined by spaces, cut */
 	struct sonda_section sections[SONDA_SECTIONS_MAX];
 };
@@ -159,6 +160,7 @@ struct sonda_func_entry {
 	int64_t total_ns;	/* outermost activations only: recursion counted once */
 	int64_t self_ns;	/* own time, callees excluded */
 	int64_t min_ns, max_ns;
+	uint32_t hist[SONDA_HIST_BUCKETS];	/* wall time of every activation */
 };
 
 /* caller -> callee on one thread; caller 0 is "no instrumented caller". */
@@ -216,6 +218,9 @@ struct store_profile;
  * being written, and on a corrupt or truncated file (it then refuses with
  * a reason).  Returns the session id, or 0 with a reason in err. */
 uint32_t sonda_region_load(const char *path, struct store_profile *p, char *err, size_t errlen);
+
+/* Reads and checks only the header of a region; 0 or -1. */
+int sonda_region_peek(const char *path, struct sonda_region_header *h);
 
 /* sonda_region_load into a new profile, then store_save to out.
  * Returns the pid the region belongs to, or -1 with a reason in err. */

@@ -36,6 +36,14 @@ test_expect_success 'fork: parent and child each get their own store' '
 	calls f.$child.db >actual && echo "child 2" >expect && test_cmp expect actual
 '
 
+test_expect_success 'a child that leaves by _exit: sonda run recovers its region too' '
+	timeout 60 "$SONDA" run -o fx.db -- ./faults fork _exit >out 2>err &&
+	child=$(sed -n "s/^child //p" out) && test -n "$child" &&
+	calls fx.db >actual && echo "parent 3" >expect && test_cmp expect actual &&
+	calls fx.$child.db >actual && echo "child 2" >expect && test_cmp expect actual &&
+	test ! -e /dev/shm/sonda-$child && grep "recovered 1 process" err
+'
+
 test_expect_success 'commands the program runs: a store each, but only if they recorded something' '
 	timeout 60 "$SONDA" run -o sh.db -- sh -c "/bin/true; ./faults plain; /bin/true" &&
 	ls sh.*.db >files && test $(wc -l <files) = 1 &&

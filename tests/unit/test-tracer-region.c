@@ -128,8 +128,11 @@ static unsigned char *region_write(struct layout *l)
 		task_set(&t[1], "inner", STORE_TASK_TASK, 20, 600000, 600000, 500000);
 		t[2].calls = 99;	/* beyond ntasks: not published, not read */
 		slot->nfuncs = 2;
-		f[0] = (struct sonda_func_entry){ (uint64_t)(uintptr_t)named_caller, 5, 5000, 3000, 900, 1100 };
-		f[1] = (struct sonda_func_entry){ (uint64_t)(uintptr_t)named_callee, 5, 2000, 2000, 300, 500 };
+		f[0] = (struct sonda_func_entry){ .addr = (uint64_t)(uintptr_t)named_caller, .calls = 5,
+			.total_ns = 5000, .self_ns = 3000, .min_ns = 900, .max_ns = 1100 };
+		f[1] = (struct sonda_func_entry){ .addr = (uint64_t)(uintptr_t)named_callee, .calls = 5,
+			.total_ns = 2000, .self_ns = 2000, .min_ns = 300, .max_ns = 500 };
+		f[1].hist[sonda_hist_bucket(400)] = 5;
 		slot->nedges = 2;
 		e[0] = (struct sonda_edge_entry){ 0, (uint64_t)(uintptr_t)named_caller, 5, 5000, 3000 };
 		e[1] = (struct sonda_edge_entry){ (uint64_t)(uintptr_t)named_caller,
@@ -207,6 +210,8 @@ static void test_load(void)
 	CHECK(row(p, 0, "outer", "", STORE_TASK_TASK) && store_ntasks(p) == 3 * 5)	/* 2 tasks, 2 functions, 1 edge; 2 threads + merged */;
 	t = row(p, 0, "named_caller", "", STORE_TASK_FUNCTION);
 	CHECK(t && t->calls == 10 && t->wall_ns == 10000 && t->self_ns == 6000);
+	t = row(p, 0, "named_callee", "", STORE_TASK_FUNCTION);
+	CHECK(t && t->hist[store_hist_bucket(400)] == 10);
 	t = row(p, 2, "named_callee", "named_caller", STORE_TASK_FUNCTION);
 	CHECK(t && t->calls == 5 && t->wall_ns == 2000);
 	CHECK(!row(p, 1, "named_caller", "named_caller", STORE_TASK_FUNCTION));
