@@ -194,7 +194,7 @@ static int run(int argc, char **argv)
 	free(ids);
 	store_profile_free(p);
 	if (rc < 0) {
-		if (!out && errno == EPIPE)
+		if (!out && errno == EPIPE && !strncmp(err, "write error", 11))
 			return 0;
 		if (out)
 			unlink(out);

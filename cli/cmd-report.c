@@ -187,7 +187,7 @@ static int run(int argc, char **argv)
 	rc = view_report(stdout, p, &o, err, sizeof(err));
 	store_profile_free(p);
 	if (rc < 0) {
-		if (errno == EPIPE)
+		if (errno == EPIPE && !strncmp(err, "write error", 11))
 			return 0;
 		cli_error("report: %s", err);
 		return strncmp(err, "write error", 11) ? 2 : 1;
