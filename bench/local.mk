@@ -14,3 +14,11 @@ CLEANFILES += bench/store/bench-store bench/store/busy
 
 # bench/alloc/run.sh: sonda run --alloc against heaptrack and valgrind massif.
 EXTRA_DIST += bench/alloc/run.sh bench/alloc/churn.c
+# bench/top/run: CPU per refresh of sonda top on 100,000 distinct stacks.
+EXTRA_PROGRAMS += bench/top/bench-top
+bench_top_bench_top_SOURCES = bench/top/bench-top.c
+bench_top_bench_top_CFLAGS = $(AM_CFLAGS) $(NCURSES_CFLAGS) -O2
+bench_top_bench_top_LDADD = viewer/libviewer.la profiler/libprofiler.la tracer/libregion.la \
+	store/libstore.la $(NCURSES_LIBS) $(SQLITE_LIBS) $(ELF_LIBS)
+EXTRA_DIST += bench/top/run
+CLEANFILES += bench/top/bench-top

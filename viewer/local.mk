@@ -23,3 +23,8 @@ viewer_libviewer_la_SOURCES += viewer/top.h viewer/top-impl.h viewer/top.c \
 	viewer/top-view-flame.c viewer/top-view-threads.c viewer/top-view-help.c \
 	viewer/top-view-tasks.c viewer/top-view-allocs.c
 EXTRA_DIST += tests/top-lib.sh
+
+check_PROGRAMS += tests/unit/test-top-data
+tests_unit_test_top_data_SOURCES = tests/unit/test-top-data.c
+tests_unit_test_top_data_CFLAGS = $(unit_cflags)
+tests_unit_test_top_data_LDADD = $(unit_ldadd)

@@ -228,6 +228,10 @@ static void sync_callsites(struct top_data *d, const struct store_profile *p)
 		d->cs_key = xgrow(d->cs_key, &cap, n, sizeof(uint32_t));
 		cap = d->capcs;
 		d->cs_node = xgrow(d->cs_node, &cap, n, sizeof(uint32_t));
+		cap = d->capcs;
+		d->cs_rec = xgrow(d->cs_rec, &cap, n, sizeof(uint8_t));
+		cap = d->capcs;
+		d->sub = xgrow(d->sub, &cap, n, sizeof(uint64_t));
 		d->capcs = cap;
 	}
 	for (uint32_t c = d->ncs; c < n; c++) {
@@ -238,13 +242,20 @@ static void sync_callsites(struct top_data *d, const struct store_profile *p)
 			d->cs_parent[c] = 0;
 			d->cs_key[c] = 0;
 			d->cs_node[c] = 0;
+			d->cs_rec[c] = 0;
 			continue;
 		}
 		if (parent >= c)	/* the store promises parent < id */
 			parent = 0;
 		d->cs_parent[c] = parent;
 		d->cs_key[c] = cs->frame < d->nfr ? d->fr_key[cs->frame] : key_of_frame(d, p, 0);
-		d->cs_node[c] = node_of(d, d->cs_node[parent], d->cs_key[c]);
+		d->cs_node[c] = d->tree ? node_of(d, d->cs_node[parent], d->cs_key[c]) : 0;
+		d->cs_rec[c] = 0;
+		for (uint32_t a = parent, steps = 0; a && steps < MAX_DEPTH; a = d->cs_parent[a], steps++)
+			if (d->cs_key[a] == d->cs_key[c]) {
+				d->cs_rec[c] = 1;	/* counted at that ancestor already */
+				break;
+			}
 	}
 	d->ncs = n > d->ncs ? n : d->ncs;
 }
@@ -289,14 +300,21 @@ static void grow_rows(struct top_data *d, uint32_t n)
 	d->caprows = cap;
 }
 
+static void push_touched(struct top_data *d, uint32_t node)
+{
+	d->touched = xgrow(d->touched, &d->captouched, d->ntouched + 1, sizeof(*d->touched));
+	d->touched[d->ntouched++] = node;
+}
+
 /* Adds one stack row's samples: dc to the cumulative and dw to the window
  * counters of its leaf (self) and of every distinct key on its path (total). */
-static void account(struct top_data *d, const struct store_stack *st, uint64_t dc, uint64_t dw)
+/* The thread and header counters of a row; 0 when the thread filter drops it. */
+static int account_head(struct top_data *d, const struct store_stack *st, uint64_t dc,
+			uint64_t dw)
 {
 	struct top_thread *th = st->thread && st->thread <= d->nthreads ?
 				&d->threads[st->thread - 1] : NULL;
 	int active = !(st->state & STORE_STATE_IDLE), gil = !!(st->state & STORE_STATE_GIL);
-	uint32_t c, steps = 0, thread;
 
 	d->all += dc, d->wall += dw;
 	d->active += active ? dc : 0, d->wactive += active ? dw : 0;
@@ -307,10 +325,27 @@ static void account(struct top_data *d, const struct store_stack *st, uint64_t d
 		th->gil += gil ? dc : 0, th->wgil += gil ? dw : 0;
 	}
 	if (d->thread && st->thread != d->thread)
-		return;
+		return 0;
 	d->total += dc, d->wtotal += dw;
-	c = st->callsite < d->ncs ? st->callsite : 0;
-	if (c == 0)
+	return 1;
+}
+
+static void account_leaf(struct top_data *d, uint32_t c, uint32_t thread, uint64_t dc,
+			 uint64_t dw)
+{
+	struct top_fn *f = fn_of(d, d->cs_key[c], thread);
+	struct top_node *n = &d->nodes[d->cs_node[c]];
+
+	f->self += dc, f->wself += dw;
+	if (d->tree)
+		n->self += dc, n->wself += dw;
+}
+
+static void account(struct top_data *d, const struct store_stack *st, uint64_t dc, uint64_t dw)
+{
+	uint32_t c = st->callsite < d->ncs ? st->callsite : 0, steps = 0, thread;
+
+	if (!account_head(d, st, dc, dw) || c == 0)
 		return;
 	if (++d->stamp == 0) {	/* wrapped: old stamps could match again */
 		for (uint32_t i = 0; i < d->nfns; i++)
@@ -318,13 +353,7 @@ static void account(struct top_data *d, const struct store_stack *st, uint64_t d
 		d->stamp = 1;
 	}
 	thread = d->split ? st->thread : 0;
-	{
-		struct top_fn *f = fn_of(d, d->cs_key[c], thread);
-		struct top_node *n = &d->nodes[d->cs_node[c]];
-
-		f->self += dc, f->wself += dw;
-		n->self += dc, n->wself += dw;
-	}
+	account_leaf(d, c, thread, dc, dw);
 	for (; c && steps < MAX_DEPTH; c = d->cs_parent[c], steps++) {
 		struct top_fn *f = fn_of(d, d->cs_key[c], thread);
 		struct top_node *n = &d->nodes[d->cs_node[c]];
@@ -333,16 +362,30 @@ static void account(struct top_data *d, const struct store_stack *st, uint64_t d
 			f->stamp = d->stamp;
 			f->total += dc, f->wtotal += dw;
 		}
+		if (!d->tree)
+			continue;
+		if (dw && !n->wtotal)	/* first touch in this window */
+			push_touched(d, d->cs_node[c]);
 		n->total += dc, n->wtotal += dw;
 	}
 }
 
+/* Only the nodes the last window touched are cleared: a refresh must not
+ * cost the size of the whole tree. */
 static void clear_window(struct top_data *d)
 {
 	for (uint32_t i = 0; i < d->nfns; i++)
 		d->fns[i].wself = d->fns[i].wtotal = 0;
-	for (uint32_t i = 0; i < d->nnodes; i++)
-		d->nodes[i].wself = d->nodes[i].wtotal = 0;
+	if (d->touched_all) {	/* after a bulk pass: one sequential sweep */
+		for (uint32_t i = 0; i < d->nnodes; i++)
+			d->nodes[i].wself = d->nodes[i].wtotal = 0;
+	} else {
+		for (uint32_t i = 0; i < d->ntouched; i++)
+			if (d->touched[i] < d->nnodes)
+				d->nodes[d->touched[i]].wself = d->nodes[d->touched[i]].wtotal = 0;
+	}
+	d->ntouched = 0;
+	d->touched_all = 0;
 	for (uint32_t i = 0; i < d->nthreads; i++)
 		d->threads[i].wsamples = d->threads[i].wactive = d->threads[i].wgil = 0;
 	d->wtotal = d->wall = d->wactive = d->wgil = 0;
@@ -351,6 +394,8 @@ static void clear_window(struct top_data *d)
 static void clear_all(struct top_data *d)
 {
 	clear_window(d);
+	for (uint32_t i = 0; i < d->nnodes; i++)
+		d->nodes[i].wself = d->nodes[i].wtotal = 0;
 	for (uint32_t i = 0; i < d->nfns; i++)
 		d->fns[i].self = d->fns[i].total = 0;
 	for (uint32_t i = 0; i < d->nnodes; i++)
@@ -398,14 +443,54 @@ void top_data_free(struct top_data *d)
 	free(d->threads);
 	free(d->base), free(d->prev), free(d->win);
 	free(d->cs_parent), free(d->cs_key), free(d->cs_node), free(d->fr_key);
-	free(d->fns), free(d->nodes);
+	free(d->cs_rec), free(d->sub);
+	free(d->fns), free(d->nodes), free(d->touched);
 	hash_clear(&d->fn_hash);
 	hash_clear(&d->node_hash);
 	memset(d, 0, sizeof(*d));
 }
 
+/* When most stacks changed, one pass down the call-site ids (children
+ * after parents) sums subtrees: O(call sites) instead of O(rows x depth).
+ * A call site adds to its function's total only when no ancestor has the
+ * same key, so recursion still counts once. */
+static void account_bulk(struct top_data *d, struct store_profile *p, uint32_t n)
+{
+	memset(d->sub, 0, sizeof(*d->sub) * d->ncs);
+	d->touched_all = 1;
+	for (uint32_t i = 0; i < n; i++) {
+		const struct store_stack *st;
+		uint64_t dw = d->win[i];
+		uint32_t c;
+
+		if (!dw || !(st = store_stack_get(p, i)) || !account_head(d, st, dw, dw))
+			continue;
+		if ((c = st->callsite < d->ncs ? st->callsite : 0) == 0)
+			continue;
+		account_leaf(d, c, 0, dw, dw);
+		d->sub[c] += dw;
+	}
+	for (uint32_t c = d->ncs; c-- > 1;) {
+		uint64_t v = d->sub[c];
+		struct top_node *nd;
+
+		if (!v)
+			continue;
+		nd = &d->nodes[d->cs_node[c]];
+		if (d->tree)
+			nd->total += v, nd->wtotal += v;
+		if (!d->cs_rec[c]) {
+			struct top_fn *f = fn_of(d, d->cs_key[c], 0);
+
+			f->total += v, f->wtotal += v;
+		}
+		d->sub[d->cs_parent[c]] += v;
+	}
+}
+
 void top_data_update(struct top_data *d, struct store_profile *p)
 {
+	uint32_t changed = 0;
 	uint32_t n = store_nstacks(p);
 
 	sync_all(d, p);
@@ -423,8 +508,17 @@ void top_data_update(struct top_data *d, struct store_profile *p)
 		dw = w - d->prev[i];
 		d->win[i] = dw;
 		d->prev[i] = w;
-		if (dw)
-			account(d, st, dw, dw);
+		changed += dw != 0;
+	}
+	/* A walk costs about the depth per changed row, the bulk pass a few
+	 * operations per call site. */
+	if (!d->split && (d->pass == TOP_PASS_BULK ||
+			  (d->pass == TOP_PASS_AUTO && (uint64_t)changed * 16 > d->ncs))) {
+		account_bulk(d, p, n);
+	} else {
+		for (uint32_t i = 0; i < n; i++)
+			if (d->win[i])
+				account(d, store_stack_get(p, i), d->win[i], d->win[i]);
 	}
 	d->generation++;
 }
@@ -440,14 +534,18 @@ void top_data_rebuild(struct top_data *d, struct store_profile *p)
 	hash_clear(&d->fn_hash);
 	/* Keys and tree nodes depend on the lines setting; kept otherwise,
 	 * so the tree's open paths survive a thread switch. */
-	if (d->keyed_lines != d->lines) {
-		free_keys(d);
+	if (d->keyed_lines != d->lines || d->keyed_tree != d->tree) {
+		if (d->keyed_lines != d->lines)
+			free_keys(d);
 		free(d->nodes);
 		d->nodes = NULL;
 		d->nnodes = d->capnodes = 0;
 		hash_clear(&d->node_hash);
-		d->nfr = d->ncs = 0;
+		if (d->keyed_lines != d->lines)
+			d->nfr = 0;
+		d->ncs = 0;
 		d->keyed_lines = d->lines;
+		d->keyed_tree = d->tree;
 	}
 	sync_all(d, p);
 	clear_all(d);

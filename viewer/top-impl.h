@@ -48,12 +48,16 @@ struct top_hash {		/* open addressing, keys are 64-bit */
 	uint32_t cap, n;
 };
 
+enum top_pass { TOP_PASS_AUTO, TOP_PASS_WALK, TOP_PASS_BULK };	/* tests force one */
+
 struct top_data {
 	/* Settings; changing one needs top_data_rebuild(). */
 	int lines;		/* key by line rather than by function */
 	int split;		/* one table row per (function, thread) */
 	uint32_t thread;	/* show only this profile thread, 0 = all */
 	int keyed_lines;	/* the lines setting the keys were made with */
+	int tree;		/* keep call-tree counts (once a tree was shown) */
+	int keyed_tree;
 
 	/* Per store stack row: weight at the last reset, at the last
 	 * refresh, and the last refresh's increase. */
@@ -61,6 +65,8 @@ struct top_data {
 	uint32_t nrows, caprows;
 	/* Per call site and per frame, mirrored so walks stay local. */
 	uint32_t *cs_parent, *cs_key, *cs_node;
+	uint8_t *cs_rec;		/* an ancestor has the same key */
+	uint64_t *sub;			/* scratch: subtree sums of a bulk pass */
 	uint32_t ncs, capcs;
 	uint32_t *fr_key;
 	uint32_t nfr, capfr;
@@ -74,6 +80,10 @@ struct top_data {
 	struct top_node *nodes;		/* nodes[0] is the root */
 	uint32_t nnodes, capnodes;
 	struct top_hash node_hash;	/* (parent, key) -> node */
+	uint32_t *touched;		/* nodes with window counts to clear */
+	uint32_t ntouched, captouched;
+	int touched_all;		/* a bulk pass touched any node */
+	enum top_pass pass;
 	struct top_thread *threads;	/* threads[id - 1] */
 	uint32_t nthreads;
 

@@ -125,9 +125,9 @@ static void do_tree(struct top *t, int key)
 {
 	enum top_view_id v = t->view == TOP_VIEW_TREE ? TOP_VIEW_TABLE : TOP_VIEW_TREE;
 
+	top_set_view(t, v);
 	if (v == TOP_VIEW_TREE && t->data.nnodes > 1 && !t->nrows_v)
 		top_tree_open_heaviest(t, 0);	/* first time: show the hot path */
-	top_set_view(t, v);
 }
 
 static void do_flame(struct top *t, int key)

@@ -189,6 +189,11 @@ void top_set_view(struct top *t, enum top_view_id v)
 	}
 	t->view = v;
 	t->rows_dirty = 1;
+	if ((v == TOP_VIEW_TREE || v == TOP_VIEW_FLAME) && !t->data.tree) {
+		/* Tree counts cost as much again: kept only once asked for. */
+		t->data.tree = 1;
+		top_settings_changed(t);
+	}
 }
 
 int top_has_tasks(const struct top *t)
