@@ -11,3 +11,6 @@ check-local: $(check_PROGRAMS) $(bin_PROGRAMS)
 # Builds everything the suite needs without running it (./bootstrap check).
 check-build: $(check_PROGRAMS) $(bin_PROGRAMS) $(lib_LTLIBRARIES)
 .PHONY: check-build
+
+# Fixtures and helper scripts the tests build or run from the source tree.
+EXTRA_DIST += tests/fixtures tests/hist-quantile.py
