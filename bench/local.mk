@@ -22,4 +22,4 @@ bench_top_bench_top_LDADD = viewer/libviewer.la profiler/libprofiler.la tracer/l
 	store/libstore.la $(NCURSES_LIBS) $(SQLITE_LIBS) $(ELF_LIBS)
 EXTRA_DIST += bench/top/run
 CLEANFILES += bench/top/bench-top
-EXTRA_DIST += bench/native bench/tracer bench/python
+EXTRA_DIST += bench/native bench/tracer
