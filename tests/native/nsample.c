@@ -28,7 +28,8 @@ static const char *base(const char *p)
 	return s ? s + 1 : p;
 }
 
-/* "S TID STATE root;...;leaf", each frame "function" or "function:file:line". */
+/* "S TID STATE root;...;leaf", each frame "function" or "function:file:line",
+ * kernel frames "function_[k]" as perf script writes them. */
 static void print_stack(void *ctx, const struct prof_stack *st)
 {
 	if ((st->state & STORE_STATE_IDLE) && !keep_idle)
@@ -42,6 +43,8 @@ static void print_stack(void *ctx, const struct prof_stack *st)
 			printf("%s:%s:%d", f->function, base(f->file), f->line);
 		else
 			printf("%s", f->function);
+		if (f->kind == STORE_KIND_KERNEL)
+			printf("_[k]");
 		if (i)
 			putchar(';');
 	}
