@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,6 +113,13 @@ int main(int argc, char **argv)
 			usleep(1000);
 		}
 		o.pid = 0 - o.pid;	/* attach() sees a launch: argv set, pid 0 */
+	}
+	/* Like the sampling loop: real-time priority when permitted, so a
+	 * loaded machine does not starve the sampler. */
+	{
+		struct sched_param sp = {.sched_priority = 1};
+
+		sched_setscheduler(0, SCHED_FIFO, &sp);
 	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
