@@ -39,6 +39,9 @@ static int cpu_attach(struct prof_engine **ep, pid_t pid, const struct prof_opti
 		return -1;
 	}
 	snprintf(e->desc, sizeof(e->desc), "%s via perf_event_open", prof_perf_event(e->perf));
+	/* Kernel names now, not in the middle of the first samples. */
+	if (prof_perf_kernel(e->perf))
+		prof_kernel_symbol(0);
 	*ep = e;
 	return 0;
 }
@@ -52,8 +55,8 @@ static void on_sample(void *ctx, const struct prof_perf_sample *s)
 {
 	struct prof_engine *e = ctx;
 
-	prof_nat_emit(&e->nat, s->tid, STORE_STATE_ONCPU, &s->regs, s->stack, s->stack_len, e->emit,
-		      e->ctx);
+	prof_nat_emit(&e->nat, s->tid, STORE_STATE_ONCPU, &s->regs, s->stack, s->stack_len, s->kips,
+		      s->nkips, e->emit, e->ctx);
 }
 
 static int cpu_sample(struct prof_engine *e, prof_emit_fn emit, void *ctx, char *err, size_t errlen)
@@ -74,6 +77,8 @@ static void cpu_detach(struct prof_engine *e)
 {
 	if (!e)
 		return;
+	if (getenv("SONDA_NATIVE_DEBUG"))
+		fprintf(stderr, "lost %llu\n", (unsigned long long)prof_perf_lost(e->perf));
 	prof_perf_close(e->perf);
 	prof_nat_fini(&e->nat);
 	free(e);

@@ -61,7 +61,8 @@ void prof_nat_fini(struct prof_nat *n)
 }
 
 void prof_nat_emit(struct prof_nat *n, pid_t tid, uint32_t state, const struct prof_regs *regs,
-		   const uint8_t *stack, size_t len, prof_emit_fn emit, void *ctx)
+		   const uint8_t *stack, size_t len, const uint64_t *kips, size_t nk,
+		   prof_emit_fn emit, void *ctx)
 {
 	const char *reason;
 	const struct prof_frame *frames;
@@ -71,7 +72,7 @@ void prof_nat_emit(struct prof_nat *n, pid_t tid, uint32_t state, const struct p
 	nips = prof_unwind(n->unw, regs, stack, len, n->ips, PROF_NATIVE_MAX_FRAMES, &reason);
 	if (reason)
 		n->unwind_errors++;
-	nf = prof_symbolize(n->sym, n->ips, nips, reason, &frames);
+	nf = prof_symbolize(n->sym, kips, nk, n->ips, nips, reason, &frames);
 	n->stacks++;
 	memset(&st, 0, sizeof(st));
 	st.tid = tid;

@@ -47,12 +47,14 @@ static void regs_from_user(struct prof_regs *r, const struct user_regs_struct *u
 }
 
 /* Interrupted inside a system call that will be restarted (or was cut
- * short): the thread was blocked, not running. */
+ * short), or stopped just as such a call is being restarted (rax reset
+ * to the call's number, the last pause having cut it): the thread was
+ * blocked, not running. */
 static int blocked_in_syscall(const struct user_regs_struct *u)
 {
-	long long rax = (long long)u->rax;
+	long long rax = (long long)u->rax, nr = (long long)u->orig_rax;
 
-	return (long long)u->orig_rax >= 0 && ((rax <= -512 && rax >= -516) || rax == -EINTR);
+	return nr >= 0 && ((rax <= -512 && rax >= -516) || rax == -EINTR || rax == nr);
 }
 
 static struct prof_grab_thread *slot(struct prof_grab *g)

@@ -160,7 +160,7 @@ static void emit_thread(struct prof_engine *e, const struct prof_grab_thread *t,
 			   PROF_NATIVE_MAX_FRAMES, &reason);
 	if (reason)
 		e->nat.unwind_errors++;
-	nn = prof_symbolize(e->nat.sym, e->nat.ips, nips, reason, &nf);
+	nn = prof_symbolize(e->nat.sym, NULL, 0, e->nat.ips, nips, reason, &nf);
 	memset(&st, 0, sizeof(st));
 	st.tid = t->tid;
 	st.state = t->state | (pt ? pt->state & STORE_STATE_GIL : 0);

@@ -133,9 +133,12 @@ size_t prof_unwind(struct prof_unwinder *u, const struct prof_regs *regs, const 
 /* perf.c: on-CPU samples.  inherit: one event on pid that follows the
  * threads (and children) it creates; else one event per thread, new
  * threads found by rescanning /proc/PID/task at each read. */
+#define PROF_KERNEL_MAX_FRAMES 64
 struct prof_perf_sample {
 	pid_t pid, tid;
 	uint64_t time;
+	uint64_t kips[PROF_KERNEL_MAX_FRAMES];	/* kernel frames, leaf first */
+	size_t nkips;
 	struct prof_regs regs;
 	const uint8_t *stack;	/* a copy of the user stack from regs SP */
 	size_t stack_len;
@@ -149,15 +152,20 @@ int prof_perf_read(struct prof_perf *p, prof_perf_cb cb, void *ctx);
 int prof_perf_scan(struct prof_perf *p);
 const char *prof_perf_event(const struct prof_perf *p);
 uint64_t prof_perf_lost(const struct prof_perf *p);
+int prof_perf_kernel(const struct prof_perf *p);	/* kernel frames sampled */
 void prof_perf_close(struct prof_perf *p);
+
+/* kallsyms.c: the kernel function at addr, NULL when unknown. */
+const char *prof_kernel_symbol(uint64_t addr);
 
 /* symbolize.c: turns ips into prof_frames and emits one stack. */
 struct prof_symbolizer;
 struct prof_symbolizer *prof_symbolizer_new(struct prof_space *s);
 void prof_symbolizer_free(struct prof_symbolizer *z);
 /* Frames for ips (leaf first); reason non-NULL adds the error marker at the root. */
-size_t prof_symbolize(struct prof_symbolizer *z, const uint64_t *ips, size_t n,
-		      const char *reason, const struct prof_frame **frames);
+size_t prof_symbolize(struct prof_symbolizer *z, const uint64_t *kips, size_t nk,
+		      const uint64_t *ips, size_t n, const char *reason,
+		      const struct prof_frame **frames);
 
 /* engine.c: what the cpu, wall and mixed backends share. */
 struct prof_nat {
@@ -170,9 +178,11 @@ struct prof_nat {
 };
 int prof_nat_init(struct prof_nat *n, pid_t pid, char *err, size_t errlen);
 void prof_nat_fini(struct prof_nat *n);
-/* Unwinds one copied stack and emits it as one sample of tid. */
+/* Unwinds one copied stack and emits it as one sample of tid, below
+ * nk kernel frames (leaf first) when the sample has some. */
 void prof_nat_emit(struct prof_nat *n, pid_t tid, uint32_t state, const struct prof_regs *regs,
-		   const uint8_t *stack, size_t len, prof_emit_fn emit, void *ctx);
+		   const uint8_t *stack, size_t len, const uint64_t *kips, size_t nk,
+		   prof_emit_fn emit, void *ctx);
 /* Whether the process still exists (not a zombie). */
 int prof_nat_alive(pid_t pid);
 

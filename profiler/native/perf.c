@@ -17,7 +17,12 @@
 
 #include "profiler/native/native.h"
 
-#define RING_PAGES 256	/* 1 MB per ring: 16 samples of 64 KB */
+/* A sample carries up to 64 KB of stack: the first rings get 4 MB (64
+ * samples, 64 ms at 1 kHz for a reader held up by a loaded machine),
+ * rings of many threads 1 MB each. */
+#define RING_PAGES_FIRST 1024
+#define RING_PAGES_MORE 256
+#define RING_FIRST 16
 
 /* perf's register numbers for the libunwind order RAX..R15, RIP. */
 static const int perf_reg_of[PROF_NREGS] = {
@@ -32,6 +37,7 @@ struct ring {
 	pid_t tid;
 	int fd;
 	void *base;	/* metadata page, then the data pages */
+	size_t pages;	/* data pages */
 	int seen;	/* still in /proc/PID/task at the last scan */
 	int exited;	/* its PERF_RECORD_EXIT was read */
 };
@@ -94,6 +100,11 @@ static void fill_attr(struct perf_event_attr *a, uint32_t type, uint64_t config,
 	}
 	a->sample_type = PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_REGS_USER |
 			 PERF_SAMPLE_STACK_USER;
+	if (kernel) {
+		/* The kernel's own frames; the user part is unwound from the copy. */
+		a->sample_type |= PERF_SAMPLE_CALLCHAIN;
+		a->exclude_callchain_user = 1;
+	}
 	a->sample_regs_user = regs_mask();
 	a->sample_stack_user = PROF_NATIVE_STACK_MAX;
 	a->exclude_kernel = !kernel;
@@ -151,7 +162,8 @@ static int open_ring(struct prof_perf *p, pid_t tid, int cpu)
 {
 	long fd;
 	void *base;
-	size_t len = (RING_PAGES + 1) * p->page;
+	size_t pages = p->n < RING_FIRST ? RING_PAGES_FIRST : RING_PAGES_MORE;
+	size_t len = (pages + 1) * p->page;
 
 	if (p->n == p->cap) {
 		size_t nc = p->cap ? 2 * p->cap : 16;
@@ -171,13 +183,13 @@ static int open_ring(struct prof_perf *p, pid_t tid, int cpu)
 		return -1;
 	}
 	p->r[p->n++] = (struct ring){.tid = cpu >= 0 ? -1 - cpu : tid, .fd = (int)fd, .base = base,
-				     .seen = 1};
+				     .pages = pages, .seen = 1};
 	return 0;
 }
 
 static void close_ring(struct prof_perf *p, struct ring *r)
 {
-	munmap(r->base, (RING_PAGES + 1) * p->page);
+	munmap(r->base, (r->pages + 1) * p->page);
 	close(r->fd);
 }
 
@@ -264,6 +276,11 @@ const char *prof_perf_event(const struct prof_perf *p)
 	return p->event;
 }
 
+int prof_perf_kernel(const struct prof_perf *p)
+{
+	return (p->attr.sample_type & PERF_SAMPLE_CALLCHAIN) != 0;
+}
+
 uint64_t prof_perf_lost(const struct prof_perf *p)
 {
 	return p->lost;
@@ -288,14 +305,35 @@ static int parse_sample(struct prof_perf *p, const uint8_t *rec, size_t len,
 	uint64_t abi, size, dyn;
 	uint32_t pt[2];
 
-	if (end - q < 8 + 8 + 8)
+	if (end - q < 8 + 8)
 		return -1;
 	memcpy(pt, q, 8);
 	s->pid = (pid_t)pt[0];
 	s->tid = (pid_t)pt[1];
 	memcpy(&s->time, q + 8, 8);
-	memcpy(&abi, q + 16, 8);
-	q += 24;
+	q += 16;
+	s->nkips = 0;
+	if (p->attr.sample_type & PERF_SAMPLE_CALLCHAIN) {
+		uint64_t nr, ip;
+
+		if (end - q < 8)
+			return -1;
+		memcpy(&nr, q, 8);
+		q += 8;
+		if (nr > (uint64_t)(end - q) / 8)
+			return -1;
+		for (uint64_t i = 0; i < nr; i++) {
+			memcpy(&ip, q + 8 * i, 8);
+			/* PERF_CONTEXT_* markers sit at the top of the address space. */
+			if (ip < (uint64_t)-4095 && s->nkips < PROF_KERNEL_MAX_FRAMES)
+				s->kips[s->nkips++] = ip;
+		}
+		q += 8 * nr;
+	}
+	if (end - q < 8)
+		return -1;
+	memcpy(&abi, q, 8);
+	q += 8;
 	if (abi == PERF_SAMPLE_REGS_ABI_NONE)
 		return -1;	/* a kernel thread, or no user context */
 	if ((size_t)(end - q) < PROF_NREGS * 8 + 8)
@@ -348,7 +386,7 @@ static int drain_ring(struct prof_perf *p, struct ring *r, prof_perf_cb cb, void
 {
 	struct perf_event_mmap_page *meta = r->base;
 	const uint8_t *data = (const uint8_t *)r->base + p->page;
-	uint64_t size = RING_PAGES * p->page;
+	uint64_t size = r->pages * p->page;
 	uint64_t head = __atomic_load_n(&meta->data_head, __ATOMIC_ACQUIRE);
 	uint64_t tail = meta->data_tail;
 	int n = 0;

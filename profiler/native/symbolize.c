@@ -8,7 +8,7 @@
 
 #include "profiler/native/native.h"
 
-#define MAX_OUT (PROF_NATIVE_MAX_FRAMES * 2 + 1)
+#define MAX_OUT (PROF_KERNEL_MAX_FRAMES + PROF_NATIVE_MAX_FRAMES * 2 + 1)
 
 struct prof_symbolizer {
 	struct prof_space *space;
@@ -44,10 +44,24 @@ static uint64_t frame_key(uint32_t obj, uint64_t vaddr, size_t depth)
 	return k ? k : 1;
 }
 
-size_t prof_symbolize(struct prof_symbolizer *z, const uint64_t *ips, size_t n,
-		      const char *reason, const struct prof_frame **frames)
+size_t prof_symbolize(struct prof_symbolizer *z, const uint64_t *kips, size_t nk,
+		      const uint64_t *ips, size_t n, const char *reason,
+		      const struct prof_frame **frames)
 {
 	size_t k = 0;
+
+	for (size_t i = 0; i < nk && k < PROF_KERNEL_MAX_FRAMES; i++) {
+		const char *name = prof_kernel_symbol(kips[i]);
+
+		if (!name) {
+			snprintf(z->unknown[k], sizeof(z->unknown[k]), "[kernel]+0x%" PRIx64, kips[i]);
+			name = z->unknown[k];
+		}
+		z->out[k] = (struct prof_frame){.key = name == z->unknown[k] ? 0 : frame_key(0, (uint64_t)(uintptr_t)name, 0),
+						 .function = name, .module = "[kernel]",
+						 .kind = STORE_KIND_KERNEL};
+		k++;
+	}
 
 	for (size_t i = 0; i < n && k < MAX_OUT - 1; i++) {
 		/* A return address points after the call: look up the call. */

@@ -31,7 +31,8 @@ static int wall_sample(struct prof_engine *e, prof_emit_fn emit, void *ctx, char
 	for (size_t i = 0; i < e->grab.n; i++) {
 		const struct prof_grab_thread *t = &e->grab.t[i];
 
-		prof_nat_emit(&e->nat, t->tid, t->state, &t->regs, t->stack, t->len, emit, ctx);
+		prof_nat_emit(&e->nat, t->tid, t->state, &t->regs, t->stack, t->len, NULL, 0, emit,
+			      ctx);
 	}
 	return 0;
 }

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +29,8 @@ static const char *base(const char *p)
 	return s ? s + 1 : p;
 }
 
-/* "S TID STATE root;...;leaf", each frame "function" or "function:file:line". */
+/* "S TID STATE root;...;leaf", each frame "function" or "function:file:line",
+ * kernel frames "function_[k]" as perf script writes them. */
 static void print_stack(void *ctx, const struct prof_stack *st)
 {
 	if ((st->state & STORE_STATE_IDLE) && !keep_idle)
@@ -42,6 +44,8 @@ static void print_stack(void *ctx, const struct prof_stack *st)
 			printf("%s:%s:%d", f->function, base(f->file), f->line);
 		else
 			printf("%s", f->function);
+		if (f->kind == STORE_KIND_KERNEL)
+			printf("_[k]");
 		if (i)
 			putchar(';');
 	}
@@ -109,6 +113,13 @@ int main(int argc, char **argv)
 			usleep(1000);
 		}
 		o.pid = 0 - o.pid;	/* attach() sees a launch: argv set, pid 0 */
+	}
+	/* Like the sampling loop: real-time priority when permitted, so a
+	 * loaded machine does not starve the sampler. */
+	{
+		struct sched_param sp = {.sched_priority = 1};
+
+		sched_setscheduler(0, SCHED_FIFO, &sp);
 	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);

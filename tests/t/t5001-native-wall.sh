@@ -36,7 +36,7 @@ test_expect_success 'wall --idle: the thread blocked in read() on a pipe, with i
 	say "$n blocked samples of $(count "^S " out)" &&
 	test_grep -q "^S [0-9]* idle .*reader_thread;reader_outer;reader_inner;read" out &&
 	test_grep -q "^S [0-9]* cpu .*main;spin_main" out &&
-	[ $(count "cpu .*reader_inner" out) = 0 ] && [ $n -ge 20 ] &&
+	[ $(count "cpu .*reader_inner" out) = 0 ] && [ $n -ge 3 ] &&
 	"$NSAMPLE" -m wall -p $PID -d 0.5 >out2 &&
 	[ $(count reader_inner out2) = 0 ] && test_grep -q "main;spin_main" out2 &&
 	kill $PID
@@ -53,7 +53,7 @@ if [ $have_perf = yes ]; then
 		start_target late 300 || exit 1
 		"$NSAMPLE" -m cpu -r 1000 -p $PID -d 2.5 >out &
 		S=$! && track $S && test_wait_for "grep -q started target.out" 5 && wait $S &&
-		for w in worker_a worker_b worker_c; do test_grep -q "start_thread;$w\$" out || return 1; done
+		for w in worker_a worker_b worker_c; do test_grep -q "start_thread;$w\($\|;\)" out || return 1; done
 	'
 else
 	test_skip 'cpu mode does not see the blocked thread' 'perf events not permitted'
@@ -64,7 +64,7 @@ test_expect_success 'wall mode: threads created after attach' '
 	start_target late 300 || exit 1
 	"$NSAMPLE" -m wall -p $PID -d 2 >out &
 	S=$! && track $S && test_wait_for "grep -q started target.out" 5 && wait $S &&
-	for w in worker_a worker_b worker_c; do test_grep -q "start_thread;$w\$" out || return 1; done
+	for w in worker_a worker_b worker_c; do test_grep -q "start_thread;$w\($\|;\)" out || return 1; done
 '
 
 test_expect_success 'SIGUSR1 handler runs promptly during wall sampling at 1 kHz' '

@@ -16,10 +16,11 @@ start_target() {
 }
 # Folded stacks with the "(file:line)" of each frame dropped.
 folded() { "$SONDA" export "$1" -f folded | sed 's/ ([^)]*)//g'; }
-# Share (%) of the weight of folded stacks ($1) ending with $2.
+# Share (%) of the weight of folded stacks ($1) holding the frames $2 up
+# to their leaf or to kernel frames above it.
 share() {
-	awk -v want="$2" '{ w = $NF; total += w; s = substr($0, 1, length($0) - length($NF) - 1)
-		if (length(s) >= length(want) && substr(s, length(s) - length(want) + 1) == want) k += w }
+	awk -v want="$2" '{ w = $NF; total += w; s = substr($0, 1, length($0) - length($NF) - 1) ";"
+		if (index(s, want ";")) k += w }
 		END { print total ? int(100 * k / total) : -1 }' "$1"
 }
 
@@ -48,7 +49,7 @@ if [ $perf_ok = yes ]; then
 	test_expect_success 'record --mode cpu of a launched command follows its new threads' '
 		"$SONDA" record --mode cpu -r 1000 -d 2 -q -o launched.db -- ./target late 300 &&
 		folded launched.db >f &&
-		for w in worker_a worker_b worker_c; do test_grep -q "start_thread;$w " f || exit 1; done
+		for w in worker_a worker_b worker_c; do test_grep -q "start_thread;$w[ ;]" f || exit 1; done
 	'
 else
 	test_skip 'record --mode cpu' 'perf events not permitted'

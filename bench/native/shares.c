@@ -1,0 +1,95 @@
+/* shares.c - a program with known time shares (compute, blocked in read, asleep), and a fixed amount of work for slowdown runs.
+ *
+ *   shares cycle        forever: 30 ms computing, 30 ms blocked in read() on
+ *                       a pipe, 40 ms in nanosleep()
+ *   shares work N       N rounds of pure computation, then prints the seconds it took
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NOINLINE __attribute__((noinline))
+
+static volatile unsigned long sink;
+static int pipefd[2];
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+NOINLINE static void phase_compute(double secs)
+{
+	double end = now() + secs;
+
+	while (now() < end)
+		for (int i = 0; i < 1000; i++)
+			sink += (unsigned long)i;
+}
+
+NOINLINE static void phase_blocked(void)
+{
+	char c;
+
+	if (read(pipefd[0], &c, 1) < 0)
+		sink++;
+}
+
+NOINLINE static void phase_sleep(double secs)
+{
+	struct timespec ts = {0, (long)(secs * 1e9)};
+
+	nanosleep(&ts, NULL);
+}
+
+/* Writes one byte 30 ms after each request: the main thread's read()
+ * blocks for that long. */
+static void *feeder(void *arg)
+{
+	char c;
+
+	while (read(((int *)arg)[0], &c, 1) == 1) {
+		phase_sleep(0.030);
+		if (write(pipefd[1], "x", 1) != 1)
+			break;
+	}
+	return NULL;
+}
+
+NOINLINE static void work(long rounds)
+{
+	for (long r = 0; r < rounds; r++)
+		for (int i = 0; i < 1000000; i++)
+			sink += (unsigned long)i ^ (unsigned long)r;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 2 && !strcmp(argv[1], "work")) {
+		double t0 = now();
+
+		work(atol(argv[2]));
+		printf("%.3f\n", now() - t0);
+		return 0;
+	}
+	int req[2];
+	pthread_t t;
+
+	if (pipe(pipefd) != 0 || pipe(req) != 0 || pthread_create(&t, NULL, feeder, req) != 0)
+		return 1;
+	printf("ready\n");
+	fflush(stdout);
+	for (;;) {
+		phase_compute(0.030);
+		if (write(req[1], "r", 1) != 1)
+			return 1;
+		phase_blocked();
+		phase_sleep(0.040);
+	}
+}
