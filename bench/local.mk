@@ -23,3 +23,11 @@ bench_top_bench_top_LDADD = viewer/libviewer.la profiler/libprofiler.la tracer/l
 EXTRA_DIST += bench/top/run
 CLEANFILES += bench/top/bench-top
 EXTRA_DIST += bench/native bench/tracer
+
+# bench/viewer/run: the live view's refresh and the exporters on 100,000 stacks; report against SQL.
+EXTRA_PROGRAMS += bench/viewer/bench-viewer
+bench_viewer_bench_viewer_SOURCES = bench/viewer/bench-viewer.c
+bench_viewer_bench_viewer_CFLAGS = $(AM_CFLAGS) -O2
+bench_viewer_bench_viewer_LDADD = viewer/libviewer.la store/libstore.la $(SQLITE_LIBS)
+EXTRA_DIST += bench/viewer/run
+CLEANFILES += bench/viewer/bench-viewer
