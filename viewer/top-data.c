@@ -159,17 +159,19 @@ static uint32_t fn_make(void *arg)
 static struct top_fn *fn_of(struct top_data *d, uint32_t key, uint32_t thread)
 {
 	struct fn_ctx c = { d, key, thread };
+	uint32_t i;
 
 	if (!d->split) {
 		if (key >= d->nfns) {
 			d->fns = xgrow(d->fns, &d->capfns, key + 1, sizeof(*d->fns));
-			for (uint32_t i = d->nfns; i <= key; i++)
+			for (i = d->nfns; i <= key; i++)
 				d->fns[i].key = i;
 			d->nfns = key + 1;
 		}
 		return &d->fns[key];
 	}
-	return &d->fns[hash_find(&d->fn_hash, ((uint64_t)thread << 32) | key, fn_make, &c)];
+	i = hash_find(&d->fn_hash, ((uint64_t)thread << 32) | key, fn_make, &c);
+	return &d->fns[i];	/* after the call: fn_make may move the array */
 }
 
 struct node_ctx {
@@ -368,6 +370,11 @@ static void account(struct top_data *d, const struct store_stack *st, uint64_t d
 			push_touched(d, d->cs_node[c]);
 		n->total += dc, n->wtotal += dw;
 	}
+	if (d->tree) {		/* the root: everything with a stack */
+		if (dw && !d->nodes[0].wtotal)
+			push_touched(d, 0);
+		d->nodes[0].total += dc, d->nodes[0].wtotal += dw;
+	}
 }
 
 /* Only the nodes the last window touched are cleared: a refresh must not
@@ -486,6 +493,8 @@ static void account_bulk(struct top_data *d, struct store_profile *p, uint32_t n
 		}
 		d->sub[d->cs_parent[c]] += v;
 	}
+	if (d->tree)
+		d->nodes[0].total += d->sub[0], d->nodes[0].wtotal += d->sub[0];
 }
 
 void top_data_update(struct top_data *d, struct store_profile *p)

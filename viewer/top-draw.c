@@ -159,26 +159,31 @@ static double pct(uint64_t a, uint64_t b)
 
 /* ---- the header, shared with --batch */
 
+/* The command is cut in the middle when the line would not fit, so the
+ * runtime and the pid stay visible. */
 static void describe_target(struct top *t, char *buf, size_t n)
 {
 	const struct top_info *in = &t->info;
-	char rt[256] = "";
+	const char *lead = t->src.kind == TOP_SRC_LIVE ? "Collecting samples from" :
+			   t->src.kind == TOP_SRC_REGION ? "Tracing" : "Recorded";
+	char rt[256] = "", tail[320], what[256], at[600] = "";
+	int width = t->batch ? 0 : t->cols, room;
+	size_t len = strlen(in->what);
 
 	if (in->runtime[0])
 		snprintf(rt, sizeof(rt), " (%s)", in->runtime);
-	switch (t->src.kind) {
-	case TOP_SRC_FILE:
-		snprintf(buf, n, "Recorded in %s: '%s'%s, pid %lld", t->src.path, in->what, rt,
-			 (long long)in->pid);
-		break;
-	case TOP_SRC_REGION:
-		snprintf(buf, n, "Tracing '%s'%s, pid %lld", in->what, rt, (long long)in->pid);
-		break;
-	case TOP_SRC_LIVE:
-		snprintf(buf, n, "Collecting samples from '%s'%s, pid %lld", in->what, rt,
-			 (long long)in->pid);
-		break;
+	snprintf(tail, sizeof(tail), "'%s, pid %lld", rt, (long long)in->pid);
+	if (t->src.kind == TOP_SRC_FILE)
+		snprintf(at, sizeof(at), " in %s:", t->src.path);
+	room = width - (int)(strlen(lead) + strlen(at) + 2 + strlen(tail));
+	if (width && room < (int)len && room >= 9) {
+		int head = (room - 3) / 2, end = room - 3 - head;
+
+		snprintf(what, sizeof(what), "%.*s...%s", head, in->what, in->what + len - end);
+	} else {
+		snprintf(what, sizeof(what), "%s", in->what);
 	}
+	snprintf(buf, n, "%s%s '%s%s", lead, at, what, tail);
 }
 
 static void describe_threads(struct top *t, char *buf, size_t n)

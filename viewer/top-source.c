@@ -209,7 +209,7 @@ void top_source_info(struct top_source *s, struct top_info *in)
 		in->missed = st.missed;
 		in->errors = st.errors;
 		copy(in->last_error, sizeof(in->last_error), st.last_error);
-		if (st.mode_reason[0])
+		if (st.mode_reason[0] && !in->runtime[0])	/* the session's is shorter */
 			copy(in->runtime, sizeof(in->runtime), st.mode_reason);
 		in->target_exited = st.target_exited || !prof_sampler_running(s->sampler);
 		in->exit_status = st.exit_status;

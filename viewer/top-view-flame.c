@@ -50,10 +50,14 @@ static void draw_node(struct top *t, uint32_t node, int x, int w, int bottom, in
 
 	if (w < 1 || y < top_line)
 		return;
-	if (node == 0)
-		snprintf(label, sizeof(label), "all (%.1fs)", top_samples_to_s(t, n->total));
-	else
+	if (node == 0) {
+		char tm[16];
+
+		top_fmt_time(tm, sizeof(tm), top_samples_to_s(t, n->total));
+		snprintf(label, sizeof(label), "all (%s)", tm);
+	} else {
 		top_key_label(d, n->key, label, sizeof(label));
+	}
 	top_attr_on(t, node ? color_of(d->keys[n->key].name) : TOP_C_HEAD);
 	move(y, x);
 	for (int i = 0; i < w; i++)

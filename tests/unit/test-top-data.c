@@ -119,6 +119,21 @@ static void check_pass(enum top_pass pass)
 	add_samples(p, sess, frames, 12, 2, 500);
 	top_data_update(&d, p);
 	CHECK(agrees(&d, p, 0));
+	/* Split: a row per (function, thread); the rows of one thread are
+	 * that thread's numbers. */
+	d.split = 1;
+	top_data_rebuild(&d, p);
+	add_samples(p, sess, frames, 12, 2, 200);
+	top_data_update(&d, p);
+	{
+		uint64_t self = 0;
+
+		for (uint32_t k = 0; k < d.nfns; k++)
+			self += d.fns[k].self;
+		CHECK_EQ_INT(self, d.total);
+	}
+	d.split = 0;
+	top_data_rebuild(&d, p);
 	/* The tree's roots add up to every sample, once. */
 	{
 		uint64_t roots = 0;
@@ -126,6 +141,7 @@ static void check_pass(enum top_pass pass)
 		for (uint32_t c = d.nodes[0].first; c; c = d.nodes[c].next)
 			roots += d.nodes[c].total;
 		CHECK_EQ_INT(roots, d.total);
+		CHECK_EQ_INT(d.nodes[0].total, d.total);
 	}
 	top_data_free(&d);
 	store_profile_free(p);
