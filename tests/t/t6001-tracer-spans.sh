@@ -61,7 +61,7 @@ test_expect_success 'timeline: one event per interval, on the right threads' '
 '
 
 test_expect_success 'without --timeline there are no events' '
-	timeout 60 "$SONDA" run -o n.db -- ./spans &&
+	timeout 60 "$SONDA" run -o n.db -- ./spans quick &&
 	test $(sqlite3 n.db "select count(*) from events") = 0
 '
 
