@@ -323,6 +323,9 @@ static int run(int argc, char **argv)
 	sigaction(SIGHUP, &old_hup, NULL);
 	recover(child, out, status);
 	recover_descendants(child, out);
+	if (out && access(out, F_OK) != 0 && !(WIFEXITED(status) && WEXITSTATUS(status) >= 126))
+		cli_error("run: no store was written to %s: the program never loaded libsonda "
+			  "(statically linked, set-user-ID) or could not create its region", out);
 	if (WIFSIGNALED(status))
 		return 128 + WTERMSIG(status);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
