@@ -14,3 +14,11 @@ check-build: $(check_PROGRAMS) $(bin_PROGRAMS) $(lib_LTLIBRARIES)
 
 # Fixtures and helper scripts the tests build or run from the source tree.
 EXTRA_DIST += tests/fixtures tests/hist-quantile.py
+
+# What a test run leaves in the build tree: the log, and the npm packages the
+# exporter tests install to validate their output.
+CLEANFILES += tests/test-suite.log
+clean-local: clean-local-tests
+clean-local-tests:
+	-rm -rf tests/node
+.PHONY: clean-local-tests
