@@ -138,7 +138,9 @@ int top_source_open(struct top_source *s, const struct view_top_options *o, int 
 		    char *err, size_t errlen);
 void top_source_lock(struct top_source *s);
 void top_source_unlock(struct top_source *s);
-/* Brings the profile up to date (region reload, writer sync); locked. */
+/* Reads the libsonda region again, if any (unlocked). */
+int top_source_reload(struct top_source *s, char *err, size_t errlen);
+/* Brings the writer up to date (locked). */
 int top_source_poll(struct top_source *s, char *err, size_t errlen);
 void top_source_info(struct top_source *s, struct top_info *in);
 /* Stops the sampler first (the target resumes), then closes the writer. */

@@ -79,8 +79,10 @@ static int open_live(struct top_source *s, const struct view_top_options *o, cha
 	s->kind = TOP_SRC_LIVE;
 	if (o->prof.pid && has_region(o->prof.pid)) {
 		s->region_pid = o->prof.pid;
-		if (load_region(s, &s->rp, serr, sizeof(serr)) < 0)
+		if (load_region(s, &s->rp, serr, sizeof(serr)) < 0) {
 			s->region_pid = 0;	/* sample it like any other process */
+			snprintf(s->note, sizeof(s->note), "libsonda region not read: %s", serr);
+		}
 	}
 	s->p = store_profile_new();
 	if (!s->p) {
@@ -132,6 +134,16 @@ void top_source_unlock(struct top_source *s)
 		prof_sampler_unlock(s->sampler);
 }
 
+/* Unlocked: reading a region can take a while, the sampler must not wait. */
+int top_source_reload(struct top_source *s, char *err, size_t errlen)
+{
+	if (s->kind == TOP_SRC_REGION)
+		return load_region(s, &s->p, err, errlen);
+	if (s->kind == TOP_SRC_LIVE && s->region_pid)
+		return load_region(s, &s->rp, err, errlen);
+	return 0;
+}
+
 int top_source_poll(struct top_source *s, char *err, size_t errlen)
 {
 	switch (s->kind) {
@@ -139,10 +151,8 @@ int top_source_poll(struct top_source *s, char *err, size_t errlen)
 		s->loaded = 1;
 		return 0;
 	case TOP_SRC_REGION:
-		return load_region(s, &s->p, err, errlen);
+		return 0;	/* top_source_reload() did it */
 	case TOP_SRC_LIVE:
-		if (s->rp && load_region(s, &s->rp, err, errlen) < 0)
-			return -1;
 		if (s->writer && store_writer_sync(s->writer, s->p) < 0) {
 			snprintf(err, errlen, "%s: cannot write the store", s->path);
 			return -1;

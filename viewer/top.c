@@ -307,6 +307,8 @@ void top_refresh(struct top *t)
 		return;		/* a recording does not change */
 	t->window_s = t->last_poll ? now - t->last_poll : now - t->src.started;
 	t->last_poll = now;
+	if (top_source_reload(&t->src, err, sizeof(err)) < 0)
+		top_message(t, 1, "%s", err);
 	top_source_lock(&t->src);
 	if (top_source_poll(&t->src, err, sizeof(err)) < 0) {
 		top_message(t, 1, "%s", err);
@@ -397,6 +399,17 @@ static void batch_print(struct top *t)
 	if (v->print)
 		v->print(t, stdout);
 	putchar('\n');
+	/* A libsonda program's tabs follow: a script sees everything. */
+	if (t->view == TOP_VIEW_TABLE && top_has_tasks(t)) {
+		top_view_tasks.prepare(t);
+		top_view_tasks.print(t, stdout);
+		putchar('\n');
+	}
+	if (t->view == TOP_VIEW_TABLE && top_has_allocs(t)) {
+		top_view_allocs.prepare(t);
+		top_view_allocs.print(t, stdout);
+		putchar('\n');
+	}
 	fflush(stdout);
 }
 

@@ -53,6 +53,14 @@ test_expect_success 'batch -n 2: two tables, the hot function first, samples gro
 	running
 '
 
+test_expect_success '-o also records: the store has the hot function' '
+	"$SONDA" top --batch -n 2 --refresh 0.5 $MODE -o rec.db -p "$PID" >out &&
+	test_grep "Recording to rec.db" out &&
+	"$SONDA" top -b -n 1 rec.db >rec &&
+	awk "/%Own  %Total/ { getline; print \$5 }" rec | test_grep "^$HOT\$" &&
+	running
+'
+
 top_tmux_start
 tm send-keys -t top "cd '$TRASH' && '$SONDA' top $MODE -p $PID" Enter
 
