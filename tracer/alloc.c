@@ -494,26 +494,31 @@ NOASAN static inline void leave(int e)
 	errno = e;
 }
 
-/* Sampling: most allocations are decided here, before the guard. */
+/* Sampling: most allocations are decided here, before the guard.  A
+ * thread's `until` is 0 until its first tracked event draws it, so a new
+ * thread always takes the tracked path first.  Under the guard (sonda's
+ * own allocations) this may count a few bytes: harmless. */
 NOASAN static inline int skip_sampled(size_t n)
 {
-	if (hot.mean_on && !T.guard && T.ready && n < T.until && !hot.snap_pending) {
+	if (hot.mean_on && n < T.until && !hot.snap_pending) {
 		T.until -= n;
 		return 1;
 	}
 	return 0;
 }
 
-NOASAN void *malloc(size_t n)
+/* The tracked paths, out of line: the entry points keep no registers
+ * and jump to them or to the real allocator (a tail call, so the frame
+ * below a tracked path's is the caller's, as a frame-pointer walk needs). */
+static __attribute__((noinline)) void *malloc_slow(size_t n)
 {
 	void *p;
+	int e;
 
-	if (unlikely(!real_malloc) && resolve() < 0)
-		return arena_alloc(n, 16);
-	if (skip_sampled(n) || !enter())
+	if (!enter())
 		return real_malloc(n);
 	p = real_malloc(n);
-	int e = errno;
+	e = errno;
 	if (p)
 		track_alloc(p, n);
 	else
@@ -522,19 +527,15 @@ NOASAN void *malloc(size_t n)
 	return p;
 }
 
-NOASAN void *calloc(size_t k, size_t n)
+static __attribute__((noinline)) void *calloc_slow(size_t k, size_t n)
 {
 	void *p;
+	int e;
 
-	if (unlikely(!real_calloc) && resolve() < 0) {
-		if (n && k > SIZE_MAX / n)
-			return NULL;
-		return arena_alloc(k * n, 16);	/* static memory: already zero */
-	}
-	if (skip_sampled(n && k <= SIZE_MAX / n ? k * n : SIZE_MAX) || !enter())
+	if (!enter())
 		return real_calloc(k, n);
 	p = real_calloc(k, n);
-	int e = errno;
+	e = errno;
 	if (p)
 		track_alloc(p, k * n);
 	else
@@ -543,24 +544,16 @@ NOASAN void *calloc(size_t k, size_t n)
 	return p;
 }
 
-NOASAN void free(void *p)
+static __attribute__((noinline)) void free_slow(void *p)
 {
 	struct alloc_live_entry e;
+	int err;
 
-	if (!p || arena_owns(p))
-		return;
-	if (unlikely(!real_free) && resolve() < 0)
-		return;	/* not ours, not the allocator's yet: leave it */
-	if (hot.mean_on && !T.guard && !hot.snap_pending &&
-	    !__atomic_load_n(&filter[filter_slot((uint64_t)(uintptr_t)p)], __ATOMIC_RELAXED)) {
-		real_free(p);
-		return;
-	}
 	if (!enter()) {
 		real_free(p);
 		return;
 	}
-	int err = errno;
+	err = errno;
 	if (untrack(p, &e))
 		charge_free(&e);
 	real_free(p);
@@ -598,31 +591,79 @@ static void *realloc_tracked(void *p, size_t n)
 	return (void)(errno = err), q;
 }
 
-NOASAN void *realloc(void *p, size_t n)
+static __attribute__((noinline)) void *realloc_slow(void *p, size_t n)
 {
 	void *q;
 
-	if (unlikely(arena_owns(p))) {
-		size_t old = arena_size(p);
-
-		if (!n)
-			return NULL;
-		q = malloc(n);
-		if (q)
-			memcpy(q, p, old < n ? old : n);
-		return q;
-	}
-	if (unlikely(!real_realloc) && resolve() < 0)
-		return p ? NULL : arena_alloc(n, 16);
-	/* sampling: an unsampled block becoming another unsampled one */
-	if (hot.mean_on && (!p || !__atomic_load_n(&filter[filter_slot((uint64_t)(uintptr_t)p)], __ATOMIC_RELAXED)) &&
-	    skip_sampled(n))
-		return real_realloc(p, n);
 	if (!enter())
 		return real_realloc(p, n);
 	q = realloc_tracked(p, n);
 	leave(errno);
 	return q;
+}
+
+static __attribute__((noinline, cold)) void *realloc_arena(void *p, size_t n)
+{
+	size_t old = arena_size(p);
+	void *q;
+
+	if (!n)
+		return NULL;
+	q = malloc(n);
+	if (q)
+		memcpy(q, p, old < n ? old : n);
+	return q;
+}
+
+/* Sampling: an unsampled block (filter slot 0) is not in the map. */
+NOASAN static inline int maybe_sampled(const void *p)
+{
+	return __atomic_load_n(&filter[filter_slot((uint64_t)(uintptr_t)p)], __ATOMIC_RELAXED) != 0;
+}
+
+NOASAN void *malloc(size_t n)
+{
+	if (unlikely(!real_malloc) && resolve() < 0)
+		return arena_alloc(n, 16);
+	if (skip_sampled(n) || likely(!hot.on) || T.guard)
+		return real_malloc(n);
+	return malloc_slow(n);
+}
+
+NOASAN void *calloc(size_t k, size_t n)
+{
+	if (unlikely(!real_calloc) && resolve() < 0) {
+		if (n && k > SIZE_MAX / n)
+			return NULL;
+		return arena_alloc(k * n, 16);	/* static memory: already zero */
+	}
+	if (skip_sampled(n && k <= SIZE_MAX / n ? k * n : SIZE_MAX) || likely(!hot.on) || T.guard)
+		return real_calloc(k, n);
+	return calloc_slow(k, n);
+}
+
+NOASAN void free(void *p)
+{
+	if (!p || arena_owns(p))
+		return;
+	if (unlikely(!real_free) && resolve() < 0)
+		return;	/* not ours, not the allocator's yet: leave it */
+	if ((hot.mean_on && !hot.snap_pending && !maybe_sampled(p)) || likely(!hot.on) || T.guard) {
+		real_free(p);
+		return;
+	}
+	free_slow(p);
+}
+
+NOASAN void *realloc(void *p, size_t n)
+{
+	if (unlikely(arena_owns(p)))
+		return realloc_arena(p, n);
+	if (unlikely(!real_realloc) && resolve() < 0)
+		return p ? NULL : arena_alloc(n, 16);
+	if ((hot.mean_on && (!p || !maybe_sampled(p)) && skip_sampled(n)) || likely(!hot.on) || T.guard)
+		return real_realloc(p, n);
+	return realloc_slow(p, n);
 }
 
 NOASAN void *reallocarray(void *p, size_t k, size_t n)
