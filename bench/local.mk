@@ -31,3 +31,4 @@ bench_viewer_bench_viewer_CFLAGS = $(AM_CFLAGS) -O2
 bench_viewer_bench_viewer_LDADD = viewer/libviewer.la store/libstore.la $(SQLITE_LIBS)
 EXTRA_DIST += bench/viewer/run
 CLEANFILES += bench/viewer/bench-viewer
+include bench/python/local.mk

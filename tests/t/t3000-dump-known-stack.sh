@@ -2,12 +2,19 @@
 # t3000 - sonda dump shows the exact known stack (names, lines, innermost
 # first) of tests/fixtures/py/known_stack.py on every installed CPython.
 . "$(dirname "$0")/../lib.sh"
+# spawn inside a test block runs in a subshell, whose pid list is lost:
+# remember targets in a file and kill them at the end, pass or fail.
+spawn() { "$@" & SPAWNED=$!; echo $SPAWNED >> "$TRASH/.spawned"; }
+kill_spawned() {
+	[ -f "$TRASH/.spawned" ] && for p in $(cat "$TRASH/.spawned"); do kill -KILL "$p" 2>/dev/null; done
+	return 0
+}
 FIX=$SRCDIR/tests/fixtures/py
 
 # Starts known_stack.py under $1 and waits until it spins at its leaf.
 start_known() {
 	rm -f ready
-	test_spawn "$1" "$FIX/known_stack.py" --ready "$TRASH/ready"
+	spawn "$1" "$FIX/known_stack.py" --ready "$TRASH/ready"
 	test_wait_for "test -s '$TRASH/ready'" 10
 }
 
@@ -48,4 +55,5 @@ while read -r ver py; do
 	check_python "$ver" "$py"
 done < pythons
 
+kill_spawned
 test_done

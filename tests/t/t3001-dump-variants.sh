@@ -2,6 +2,13 @@
 # t3001 - sonda dump on threads, asyncio, a venv python, a symlinked python
 # and libpython embedded in a C program.
 . "$(dirname "$0")/../lib.sh"
+# spawn inside a test block runs in a subshell, whose pid list is lost:
+# remember targets in a file and kill them at the end, pass or fail.
+spawn() { "$@" & SPAWNED=$!; echo $SPAWNED >> "$TRASH/.spawned"; }
+kill_spawned() {
+	[ -f "$TRASH/.spawned" ] && for p in $(cat "$TRASH/.spawned"); do kill -KILL "$p" 2>/dev/null; done
+	return 0
+}
 FIX=$SRCDIR/tests/fixtures/py
 PY311=/root/.pyenv/versions/3.11.7
 PY312=/root/.pyenv/versions/3.12.1/bin/python
@@ -11,7 +18,7 @@ start_fixture() {
 	py=$1 fix=$2
 	shift 2
 	rm -f "$TRASH/ready"
-	test_spawn "$py" "$@" "$FIX/$fix" --ready "$TRASH/ready"
+	spawn "$py" "$@" "$FIX/$fix" --ready "$TRASH/ready"
 	test_wait_for "test -s '$TRASH/ready'" 15
 }
 
@@ -93,17 +100,17 @@ if [ -f "$PY311/include/python3.11/Python.h" ] && [ -f "$PY311/lib/libpython3.11
 		cc -o embed '$SRCDIR/tests/fixtures/embed.c' -I'$PY311/include/python3.11' \
 			-L'$PY311/lib' -lpython3.11 -Wl,-rpath,'$PY311/lib' &&
 		rm -f ready &&
-		{ PYTHONHOME='$PY311' ./embed '$FIX/known_stack.py' --ready '$TRASH/ready' & echo \$! > embed.pid; } &&
+		spawn env PYTHONHOME='$PY311' ./embed '$FIX/known_stack.py' --ready '$TRASH/ready' &&
 		test_wait_for \"test -s '$TRASH/ready'\" 15 &&
 		pid=\$(cat ready) &&
-		test \"\$pid\" = \"\$(cat embed.pid)\" &&
+		test \"\$pid\" = \"\$SPAWNED\" &&
 		timeout 20 '$SONDA' dump -p \$pid > out.txt &&
 		head -n 1 out.txt | test_grep 'python 3.11.7 (.*libpython3.11' &&
-		check_known \$pid '$PY311/bin/python' ; rc=\$?
-		kill \$(cat embed.pid); exit \$rc
+		check_known \$pid '$PY311/bin/python'
 	"
 else
 	test_skip 'embedded libpython' "no headers or libpython under $PY311"
 fi
 
+kill_spawned
 test_done

@@ -1,6 +1,13 @@
 #!/bin/sh
 # t3002 - sonda dump refuses what it cannot read with one line and exit 2.
 . "$(dirname "$0")/../lib.sh"
+# spawn inside a test block runs in a subshell, whose pid list is lost:
+# remember targets in a file and kill them at the end, pass or fail.
+spawn() { "$@" & SPAWNED=$!; echo $SPAWNED >> "$TRASH/.spawned"; }
+kill_spawned() {
+	[ -f "$TRASH/.spawned" ] && for p in $(cat "$TRASH/.spawned"); do kill -KILL "$p" 2>/dev/null; done
+	return 0
+}
 FIX=$SRCDIR/tests/fixtures/py
 
 # Runs sonda, expects exit status $1 and one stderr line matching $2.
@@ -29,7 +36,7 @@ test_expect_success 'a process that does not exist' '
 '
 
 test_expect_success 'a process that is not Python' '
-	test_spawn sleep 60 &&
+	spawn sleep 60 &&
 	expect_error 2 "process $SPAWNED \\(sleep\\) is not a Python process" "$SONDA" dump -p $SPAWNED
 '
 
@@ -38,7 +45,7 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && [ -n "$py" ] &&
    setpriv --reuid=nobody --regid=nogroup --clear-groups true 2>/dev/null &&
    setpriv --reuid=nobody --regid=nogroup --clear-groups test -x "$SONDA"; then
 	test_expect_success 'no permission: says why' "
-		test_spawn '$py' '$FIX/known_stack.py' &&
+		spawn '$py' '$FIX/known_stack.py' &&
 		expect_error 2 'cannot read process '\$SPAWNED': permission denied .*CAP_SYS_PTRACE' \
 			setpriv --reuid=nobody --regid=nogroup --clear-groups '$SONDA' dump -p \$SPAWNED
 	"
@@ -56,4 +63,5 @@ test_expect_success 'a process that exits right away is no crash' '
 	done
 '
 
+kill_spawned
 test_done
