@@ -237,7 +237,8 @@ int top_header_lines(struct top *t, char lines[][512], int max, int *warn)
 			 t->src.path);
 	strncat(lines[n], tail, 511 - strlen(lines[n]));
 	n++;
-	if (in->missed && t->src.kind == TOP_SRC_LIVE) {
+	/* A few late ticks at attach are normal; more than 1% is not. */
+	if (in->missed * 100 > in->missed + in->samples && t->src.kind == TOP_SRC_LIVE) {
 		*warn = n;
 		snprintf(lines[n++], 512,
 			 "Behind in sampling: %llu samples late or missed (%.1f%%); results may be "
