@@ -31,7 +31,8 @@ static int cmp(const void *x, const void *y, void *arg)
 
 static void prepare(struct top *t)
 {
-	qsort_r(t->allocs, t->nallocs, sizeof(*t->allocs), cmp, t);
+	if (t->nallocs > 1)
+		qsort_r(t->allocs, t->nallocs, sizeof(*t->allocs), cmp, t);
 }
 
 static int nrows(struct top *t)

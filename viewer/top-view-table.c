@@ -78,7 +78,8 @@ static void prepare(struct top *t)
 			continue;
 		t->trows[t->ntrows++] = i;
 	}
-	qsort_r(t->trows, t->ntrows, sizeof(*t->trows), cmp_fn, t);
+	if (t->ntrows > 1)	/* qsort of a NULL array is undefined, even empty */
+		qsort_r(t->trows, t->ntrows, sizeof(*t->trows), cmp_fn, t);
 }
 
 static int nrows(struct top *t)

@@ -33,7 +33,8 @@ static int cmp(const void *a, const void *b, void *arg)
 
 static void prepare(struct top *t)
 {
-	qsort_r(t->tasks, t->ntasks, sizeof(*t->tasks), cmp, t);
+	if (t->ntasks > 1)
+		qsort_r(t->tasks, t->ntasks, sizeof(*t->tasks), cmp, t);
 }
 
 static int nrows(struct top *t)
