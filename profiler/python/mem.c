@@ -19,7 +19,7 @@
 
 #define ARENA_SIZE (8u << 20)	/* bytes read per sample, at most */
 #define MAX_FETCH (1u << 20)
-#define RANGE_SLACK 4096	/* a data stack may grow this much before a re-read */
+#define RANGE_SLACK 1024	/* a data stack may grow this much before a re-read */
 #define BATCH_IOV 1024		/* UIO_MAXIOV */
 #define MAX_RETRIES 4
 
@@ -248,23 +248,26 @@ int py_mem_begin(struct py_mem *m)
 
 static const void *lookup(struct py_mem *m, uint64_t addr, size_t len, size_t *got, int flags)
 {
-	struct entry *e = find_exact(m, addr);
+	struct entry *e;
 
+	/* ranges first: on 3.11+ most fetches are frames inside a data stack */
+	if (!(flags & PY_FETCH_RANGE))
+		for (size_t i = 0; i < m->nranges; i++) {
+			struct entry *r = &m->ents[m->ranges[i]];
+
+			if (addr >= r->addr && addr - r->addr + len <= r->got) {
+				if (got)
+					*got = len;
+				return m->arena + r->off + (addr - r->addr);
+			}
+		}
+	e = find_exact(m, addr);
 	if (e && (e->got >= len || (got && e->got > 0 && e->got < e->len))) {
 		if (flags & PY_FETCH_PLAN)
 			plan_entry(m, e, len);
 		if (got)
 			*got = e->got < len ? e->got : len;
 		return m->arena + e->off;
-	}
-	for (size_t i = 0; i < m->nranges; i++) {
-		struct entry *r = &m->ents[m->ranges[i]];
-
-		if (addr >= r->addr && addr - r->addr + len <= r->got) {
-			if (got)
-				*got = len;
-			return m->arena + r->off + (addr - r->addr);
-		}
 	}
 	return NULL;
 }

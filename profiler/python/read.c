@@ -278,7 +278,8 @@ static int emit_thread(struct py_reader *r, uint64_t tstate, const unsigned char
 	gil = holder && holder == tstate;
 	if (r->gil_only && !gil)
 		return 0;
-	st = s.tid > 0 ? py_thread_state(r->th, s.tid) : 0;
+	/* the GIL holder runs Python code: no need to ask the kernel */
+	st = gil ? 'R' : s.tid > 0 ? py_thread_state(r->th, s.tid) : 0;
 	if (gil)
 		s.state |= STORE_STATE_GIL;
 	if (st == 'R')
