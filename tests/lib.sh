@@ -23,6 +23,7 @@ test_failed=0
 test_pids=
 
 test_cleanup() {
+	[ -f "$TRASH/.pids" ] && test_pids="$test_pids $(cat "$TRASH/.pids")"
 	for p in $test_pids; do
 		kill -CONT "$p" 2>/dev/null
 		kill -KILL "$p" 2>/dev/null
@@ -34,10 +35,13 @@ trap test_cleanup EXIT
 cd "$TRASH" || exit 1
 
 # Runs "$@" in the background, remembers it for cleanup, sets $SPAWNED.
+# The pid goes to a file too: a test block runs in a subshell, whose
+# variables the cleanup never sees.
 test_spawn() {
 	"$@" &
 	SPAWNED=$!
 	test_pids="$test_pids $SPAWNED"
+	echo "$SPAWNED" >> "$TRASH/.pids"
 }
 
 say() { echo "# $*"; }
