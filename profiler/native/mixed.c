@@ -202,6 +202,10 @@ static void mixed_detach(struct prof_engine *e)
 	if (e->pause)
 		prof_pause_free(e->pause);
 	forget_python(e);
+#ifdef PY_READER_HAS_ENTRY
+	free(e->py.entry);
+	e->py.entry = NULL;
+#endif
 	py_reader_fini(&e->py);
 	prof_grab_free(&e->grab);
 	prof_nat_fini(&e->nat);
@@ -228,10 +232,18 @@ static int mixed_attach(struct prof_engine **ep, pid_t pid, const struct prof_op
 		return -1;
 	}
 	e->py.keep_idle = 1;	/* idle is decided here, from the registers */
-	e->py.gil_only = 0;
-	if (prof_nat_init(&e->nat, pid, err, errlen) != 0) {
+#ifdef PY_READER_HAS_ENTRY
+	e->py.entry = calloc(PY_MAX_DEPTH, 1);
+	if (!e->py.entry) {
 		py_reader_fini(&e->py);
 		free(e);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+#endif
+	e->py.gil_only = 0;
+	if (prof_nat_init(&e->nat, pid, err, errlen) != 0) {
+		mixed_detach(e);
 		return -1;
 	}
 	e->pause = prof_nat_pause_new(pid, err, errlen);

@@ -177,10 +177,15 @@ struct py_reader {
 	uint64_t torn;		/* threads dropped because a read looked torn */
 	uint64_t samples;
 	struct prof_frame *frames;	/* PY_MAX_DEPTH */
+	/* NULL, or PY_MAX_DEPTH flags set by the walk: frames[i] is the first
+	 * frame (the outermost) that its C call of the eval loop ran.  The
+	 * caller allocates it (mixed mode splices by it). */
+	unsigned char *entry;
 	uint64_t *seen;		/* frame addresses of the current walk (cycle check) */
 	uint32_t *seen_stamp, stamp;
 };
 
+#define PY_READER_HAS_ENTRY 1
 int py_reader_init(struct py_reader *r, pid_t pid, char *warn, size_t warnlen, char *err, size_t errlen);
 void py_reader_fini(struct py_reader *r);
 /* Calls emit once per thread kept; 0, -1 (reason in err), -ESRCH when the target is gone. */

@@ -198,9 +198,13 @@ static int walk_frames(struct py_reader *r, uint64_t f)
 			return -1;
 		code_addr = u64_at(fr, o->frame_code);
 		f = u64_at(fr, o->frame_back);
-		/* 3.12+: the interpreter's entry shim frames are not Python code */
-		if (o->major == 3 && o->minor >= 12 && fr[o->frame_owner] == FRAME_OWNED_BY_CSTACK)
+		/* 3.12+: the interpreter's entry shim frames are not Python code;
+		 * each sits below the frames one eval-loop call ran. */
+		if (o->major == 3 && o->minor >= 12 && fr[o->frame_owner] == FRAME_OWNED_BY_CSTACK) {
+			if (r->entry && n > 0)
+				r->entry[n - 1] = 1;
 			continue;
+		}
 		code = py_cache_code(r->c, r->m, code_addr);
 		if (!code)
 			return -1;
@@ -211,6 +215,9 @@ static int walk_frames(struct py_reader *r, uint64_t f)
 		r->frames[n].module = NULL;
 		r->frames[n].line = line;
 		r->frames[n].kind = STORE_KIND_PYTHON;
+		if (r->entry)	/* up to 3.10 one call per frame; 3.11 marks it */
+			r->entry[n] = o->major == 2 || o->minor <= 10 ||
+				      (o->minor == 11 && o->frame_is_entry >= 0 && fr[o->frame_is_entry]);
 		n++;
 	}
 	return n;

@@ -43,6 +43,19 @@ while read -r version python; do
 		first=$(grep -n ":known_stack\.py:" frames | head -n 1 | cut -d: -f1) &&
 		head -n $((first - 1)) frames | grep -q "^PyEval_EvalCode"
 	'
+	test_expect_success "$version: Python called back from C sits above the C frames" '
+		rm -f ready2
+		"$python" "$SRCDIR/tests/fixtures/native/reenter.py" ready2 &
+		P=$! && track $P &&
+		test_wait_for "[ -f ready2 ]" 10 &&
+		"$NSAMPLE" -m mixed -o -l -p $P >out2 &&
+		sed -n "s/^S [0-9]* [a-z]* //p" out2 | head -n 1 | tr ";" "\n" >frames2 &&
+		v=$(grep -n "^via_c:reenter" frames2 | cut -d: -f1) &&
+		l=$(grep -n "<lambda>:reenter" frames2 | cut -d: -f1) &&
+		f=$(grep -n "^leaf:reenter" frames2 | cut -d: -f1) &&
+		[ -n "$v" ] && [ -n "$l" ] && [ -n "$f" ] && [ $v -lt $l ] && [ $l -lt $f ] &&
+		! sed -n "$((v + 1))p" frames2 | grep -q reenter.py
+	'
 done <pythons
 
 test_done
