@@ -1,4 +1,4 @@
-/* cmd-dump.c - `sonda dump`: print every thread's Python stack of a running process once. */
+/* cmd-dump.c - `sonda dump`: print every thread's Python (or, with --native, native) stack of a running process once. */
 #include "config.h"
 
 #include <errno.h>
@@ -15,7 +15,7 @@
 #define PAUSE_TIMEOUT_US 2000000L
 
 struct dump_frame {
-	char *function, *file;
+	char *function, *file, *module;
 	int line;
 };
 
@@ -67,6 +67,7 @@ static void collect(void *ctx, const struct prof_stack *s)
 	for (size_t i = 0; i < s->nframes; i++) {
 		t->frames[i].function = dup_or_null(s->frames[i].function);
 		t->frames[i].file = dup_or_null(s->frames[i].file);
+		t->frames[i].module = dup_or_null(s->frames[i].module);
 		t->frames[i].line = s->frames[i].line;
 		t->nframes++;
 	}
@@ -78,6 +79,7 @@ static void dump_clear(struct dump *d)
 		for (size_t k = 0; k < d->v[i].nframes; k++) {
 			free(d->v[i].frames[k].function);
 			free(d->v[i].frames[k].file);
+			free(d->v[i].frames[k].module);
 		}
 		free(d->v[i].frames);
 		free(d->v[i].name);
@@ -95,9 +97,15 @@ static void print_text(const struct dump *d, pid_t pid, const char *what)
 		printf("\nThread %lld (%s) [%s]%s\n", (long long)t->tid, t->name ? t->name : "?",
 		       (t->state & STORE_STATE_IDLE) ? "idle" : "active",
 		       (t->state & STORE_STATE_GIL) ? " [GIL]" : "");
-		for (size_t k = 0; k < t->nframes; k++)
-			printf("    %s (%s:%d)\n", t->frames[k].function ? t->frames[k].function : "?",
-			       t->frames[k].file ? t->frames[k].file : "?", t->frames[k].line);
+		for (size_t k = 0; k < t->nframes; k++) {
+			const struct dump_frame *f = &t->frames[k];
+
+			if (!f->file && f->module)	/* native, no debug info */
+				printf("    %s (%s)\n", f->function ? f->function : "?", f->module);
+			else
+				printf("    %s (%s:%d)\n", f->function ? f->function : "?",
+				       f->file ? f->file : "?", f->line);
+		}
 	}
 }
 
@@ -137,7 +145,12 @@ static void print_json(const struct dump *d)
 			json_string(t->frames[k].function);
 			fputs(", \"file\": ", stdout);
 			json_string(t->frames[k].file);
-			printf(", \"line\": %d}", t->frames[k].line);
+			printf(", \"line\": %d", t->frames[k].line);
+			if (t->frames[k].module) {
+				fputs(", \"module\": ", stdout);
+				json_string(t->frames[k].module);
+			}
+			putchar('}');
 		}
 		printf("%s]}", t->nframes ? "\n  " : "");
 	}
@@ -176,9 +189,9 @@ static int run(int argc, char **argv);
 const struct cli_command cli_cmd_dump = {
 	.name = "dump",
 	.run = run,
-	.summary = "print every thread's Python stack of a running process once",
+	.summary = "print every thread's Python or native stack of a running process once",
 	.usage =
-	"usage: sonda dump -p PID [--json] [--nonblocking]\n"
+	"usage: sonda dump -p PID [--json] [--nonblocking] [--native]\n"
 	"\n"
 	"Prints every thread of a running CPython process (2.7, 3.6 to 3.13) once:\n"
 	"thread id and name, idle or active, whether it holds the GIL, and its\n"
@@ -190,11 +203,68 @@ const struct cli_command cli_cmd_dump = {
 	"  -n, --nonblocking  never pause the target (by default its threads are\n"
 	"                     paused for the read, a few microseconds); a read\n"
 	"                     that looks torn is retried\n"
+	"      --native       native stacks of any 64-bit x86-64 process, like\n"
+	"                     eu-stack: `function (file:line)` from debug info, else\n"
+	"                     `function (module)` or `module+0xOFFSET`; for a Python\n"
+	"                     process (3.8 to 3.13) each interpreter frame replaced\n"
+	"                     by the Python frames it runs.  Threads are paused\n"
+	"                     with ptrace for the read (not with --nonblocking)\n"
 	"  -h, --help         show this help\n"
 	"\n"
 	"Exit status: 0 printed, 1 the read failed, 2 bad usage or a process that\n"
 	"cannot be read (gone, not Python, unsupported version, no permission).\n",
 };
+
+/* --native: mixed stacks for a Python process, else native ones; both
+ * engines pause the threads themselves. */
+static int dump_native(struct prof_options *o, int json)
+{
+	const struct prof_backend *b = &prof_backend_mixed;
+	struct prof_engine *e;
+	struct dump d;
+	char err[320], why[320];
+	int rc;
+
+	if (o->nonblocking) {
+		cli_error("dump: --native pauses the threads it reads; it has no --nonblocking");
+		return 2;
+	}
+	memset(&d, 0, sizeof(d));
+	o->mode = PROF_MODE_WALL;
+	if (b->attach(&e, o->pid, o, why, sizeof(why)) < 0) {
+		b = &prof_backend_wall;
+		if (b->attach(&e, o->pid, o, err, sizeof(err)) < 0) {
+			cli_error("%s", err);
+			return 2;
+		}
+	}
+	rc = b->sample(e, collect, &d, err, sizeof(err));
+	for (size_t i = 0; rc == 0 && i < d.n; i++) {
+		char name[64];
+
+		if (d.v[i].name)
+			continue;
+		prof_thread_name(o->pid, (pid_t)d.v[i].tid, name, sizeof(name));
+		d.v[i].name = strdup(name);
+	}
+	if (rc == 0 && d.nomem) {
+		snprintf(err, sizeof(err), "out of memory");
+		rc = -1;
+	}
+	if (rc == 0) {
+		if (json)
+			print_json(&d);
+		else
+			print_text(&d, o->pid, b->describe(e));
+	} else if (rc == -ESRCH) {
+		cli_error("process %d exited", (int)o->pid);
+	} else {
+		cli_error("%s", err);
+	}
+	b->detach(e);
+	dump_clear(&d);
+	return rc == 0 ? 0 : rc == -ESRCH ? 2 : 1;
+}
 
 static int run(int argc, char **argv)
 {
@@ -202,6 +272,7 @@ static int run(int argc, char **argv)
 		{ "pid", required_argument, NULL, 'p' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "nonblocking", no_argument, NULL, 'n' },
+		{ "native", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -233,6 +304,9 @@ static int run(int argc, char **argv)
 		case 'n':
 			o.nonblocking = 1;
 			break;
+		case 'N':
+			o.native = 1;
+			break;
 		case 'h':
 			return cli_usage(&cli_cmd_dump, stdout, 0);
 		default:
@@ -250,6 +324,8 @@ static int run(int argc, char **argv)
 	o.pid = (pid_t)pid;
 	o.mode = PROF_MODE_PYTHON;
 	o.idle = 1;
+	if (o.native)
+		return dump_native(&o, json);
 	if (b->attach(&e, o.pid, &o, err, sizeof(err)) < 0) {
 		cli_error("%s", err);
 		return 2;

@@ -246,7 +246,7 @@ static int mixed_attach(struct prof_engine **ep, pid_t pid, const struct prof_op
 		mixed_detach(e);
 		return -1;
 	}
-	e->pause = prof_nat_pause_new(pid, err, errlen);
+	e->pause = prof_nat_pause_new(pid, o, err, errlen);
 	if (!e->pause) {
 		mixed_detach(e);
 		return -1;

@@ -202,7 +202,9 @@ struct prof_grab {
 };
 void prof_grab_take(struct prof_grab *g, struct prof_pause *pp, pid_t pid, int keep_idle);
 void prof_grab_free(struct prof_grab *g);
-/* wall.c: prof_pause_new, checked once for permission. */
-struct prof_pause *prof_nat_pause_new(pid_t pid, char *err, size_t errlen);
+/* wall.c: prof_pause_new, checked once for permission; a long stop
+ * timeout for a one-off read (o->rate_hz 0). */
+struct prof_pause *prof_nat_pause_new(pid_t pid, const struct prof_options *o, char *err,
+				      size_t errlen);
 
 #endif

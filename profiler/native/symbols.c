@@ -207,7 +207,7 @@ int prof_elf_load_symbols(struct prof_elf *o, void *elfp)
 }
 
 /* The symbol containing vaddr: the last one starting at or before it,
- * when vaddr is inside its size (or it has no size). */
+ * when vaddr is inside its size. */
 const struct prof_elf_sym *prof_elf_symbol(const struct prof_elf *o, uint64_t vaddr)
 {
 	size_t lo = 0, hi = o->nsyms;
@@ -226,7 +226,9 @@ const struct prof_elf_sym *prof_elf_symbol(const struct prof_elf *o, uint64_t va
 	s = &o->syms[lo - 1];
 	if (s->size && vaddr - s->addr >= s->size)
 		return NULL;
-	if (!s->size && vaddr - s->addr >= 65536)
+	/* A symbol without a size (_init, hand-written assembly) names only
+	 * what is close to it, not a whole PLT or unnamed code after it. */
+	if (!s->size && vaddr - s->addr >= 256)
 		return NULL;
 	return s;
 }

@@ -40,9 +40,15 @@ static int wall_sample(struct prof_engine *e, prof_emit_fn emit, void *ctx, char
 /* The pause helper, checked once now so that a refusal (ptrace_scope,
  * another tracer) is reported at attach, not as errors at every tick.
  * Threads slow to stop (a loaded machine) are not a refusal. */
-struct prof_pause *prof_nat_pause_new(pid_t pid, char *err, size_t errlen)
+struct prof_pause *prof_nat_pause_new(pid_t pid, const struct prof_options *o, char *err,
+				      size_t errlen)
 {
 	struct prof_pause *pp = prof_pause_new(pid, err, errlen);
+
+	/* No rate: one read (sonda dump), which may wait for every thread
+	 * of a loaded machine to stop. */
+	if (pp && o && o->rate_hz <= 0)
+		prof_pause_set_timeout(pp, 2000000);
 
 	if (pp && prof_pause_stop(pp, err, errlen) < 0 && !prof_pause_late(pp)) {
 		prof_pause_free(pp);
@@ -67,7 +73,7 @@ static int wall_attach(struct prof_engine **ep, pid_t pid, const struct prof_opt
 		free(e);
 		return -1;
 	}
-	e->pause = prof_nat_pause_new(pid, err, errlen);
+	e->pause = prof_nat_pause_new(pid, o, err, errlen);
 	if (!e->pause) {
 		prof_nat_fini(&e->nat);
 		free(e);

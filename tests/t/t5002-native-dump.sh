@@ -40,17 +40,40 @@ ours_gdb() {
 	     END { if (tid) print tid, f }' "$1" | sort
 }
 
+# The same from sonda dump --native: "Thread TID (name) [state]", then
+# "    function (file:line)" innermost first.
+ours_dump() {
+	awk '/^Thread / { tid = $2 } /^    / && /target\.c:[0-9]+\)$/ { f[tid] = $1 (f[tid] == "" ? "" : " " f[tid]) }
+	     END { for (t in f) print t, f[t] }' "$1" | sort
+}
+
 if command -v gdb >/dev/null 2>&1; then
-	test_expect_success 'wall dump of every thread agrees with gdb thread apply all bt' '
+	test_expect_success 'sonda dump --native agrees with gdb thread apply all bt' '
+		start_target target block &&
+		"$SONDA" dump --native -p $PID >dump &&
+		timeout 60 gdb -batch -p $PID -ex "thread apply all bt" >gdb.out 2>/dev/null;
+		ours_dump dump >a && ours_gdb gdb.out >b && say "$(cat a)" &&
+		test_cmp b a && [ $(wc -l <a) = 2 ] &&
+		test_grep -q "^Thread [0-9]* (target) \[idle\]" dump
+	'
+	test_expect_success 'nsample wall dump agrees with gdb too' '
 		start_target target block &&
 		"$NSAMPLE" -m wall -o -i -l -p $PID >dump &&
 		timeout 60 gdb -batch -p $PID -ex "thread apply all bt" >gdb.out 2>/dev/null;
-		ours_nsample dump >a && ours_gdb gdb.out >b && say "$(cat a)" &&
-		test_cmp b a && [ $(wc -l <a) = 2 ] && kill $PID
+		ours_nsample dump >a && ours_gdb gdb.out >b &&
+		test_cmp b a && [ $(wc -l <a) = 2 ]
 	'
 else
-	test_skip 'wall dump of every thread agrees with gdb thread apply all bt' 'no gdb'
+	test_skip 'sonda dump --native agrees with gdb thread apply all bt' 'no gdb'
+	test_skip 'nsample wall dump agrees with gdb too' 'no gdb'
 fi
+
+test_expect_success 'sonda dump --native of a stripped binary: module+0xOFFSET frames' '
+	strip -o stripped target && start_target stripped chain &&
+	"$SONDA" dump --native -p $PID >dump &&
+	test_grep -q "^    stripped+0x[0-9a-f]* (stripped)\$" dump &&
+	test_grep -q "^    __libc_start_main (" dump
+'
 
 test_expect_success 'wall mode on a launched command' '
 	"$NSAMPLE" -m wall -d 1 -- ./target chain >out &&

@@ -41,7 +41,10 @@ while read -r version python; do
 		test_cmp "expect.$version" got &&
 		sed -n "s/^S [0-9]* [a-z]* //p" out | head -n 1 | tr ";" "\n" >frames &&
 		first=$(grep -n ":known_stack\.py:" frames | head -n 1 | cut -d: -f1) &&
-		head -n $((first - 1)) frames | grep -q "^PyEval_EvalCode"
+		head -n $((first - 1)) frames | grep -q "^PyEval_EvalCode" &&
+		"$SONDA" dump --native -p $P >dump &&
+		test_grep -q "^    leaf_spin (.*known_stack.py:[0-9]*)\$" dump &&
+		test_grep -q "^    PyEval_EvalCode (" dump
 	'
 	test_expect_success "$version: Python called back from C sits above the C frames" '
 		rm -f ready2

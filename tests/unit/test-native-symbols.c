@@ -94,8 +94,9 @@ static void test_symbol_lookup_bounds(void)
 	CHECK(prof_elf_symbol(&o, 0xfff) == NULL);
 	CHECK_EQ_STR(prof_elf_symbol(&o, 0x1000)->name, "a");
 	CHECK_EQ_STR(prof_elf_symbol(&o, 0x100f)->name, "a");
-	CHECK_EQ_STR(prof_elf_symbol(&o, 0x1010)->name, "b");	/* no size: up to the next */
-	CHECK_EQ_STR(prof_elf_symbol(&o, 0x1fff)->name, "b");
+	CHECK_EQ_STR(prof_elf_symbol(&o, 0x1010)->name, "b");	/* no size: close to it only */
+	CHECK_EQ_STR(prof_elf_symbol(&o, 0x10ff)->name, "b");
+	CHECK(prof_elf_symbol(&o, 0x1fff) == NULL);
 	CHECK_EQ_STR(prof_elf_symbol(&o, 0x201f)->name, "c");
 	CHECK(prof_elf_symbol(&o, 0x2020) == NULL);	/* past c's size */
 }
