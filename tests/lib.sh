@@ -28,6 +28,16 @@ test_cleanup() {
 		kill -CONT "$p" 2>/dev/null
 		kill -KILL "$p" 2>/dev/null
 	done
+	# Whatever else a test started and lost (children of a killed target,
+	# a target started in a subshell) still runs in the scratch directory:
+	# a leaked spinning target would slow every later test.
+	for d in /proc/[0-9]*; do
+		p=${d#/proc/}
+		[ "$p" = $$ ] && continue
+		case $(readlink "$d/cwd" 2>/dev/null) in
+		"$TRASH"|"$TRASH"/*) kill -CONT "$p" 2>/dev/null; kill -KILL "$p" 2>/dev/null ;;
+		esac
+	done
 	wait 2>/dev/null
 }
 trap test_cleanup EXIT
