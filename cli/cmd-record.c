@@ -341,10 +341,6 @@ static int run(int argc, char **argv)
 	if (rc)
 		return rc < 0 ? 0 : rc;
 	db = !strcmp(a.format, "db");
-	if (db && !store_writer_open) {
-		cli_error("record: this build cannot write stores yet; use -f folded");
-		return 1;
-	}
 	p = store_profile_new();
 	if (!p) {
 		cli_error("record: out of memory");
@@ -368,8 +364,12 @@ static int run(int argc, char **argv)
 		snprintf(path, sizeof(path), "%s", a.output);
 	else
 		default_output(path, sizeof(path), st.pid, a.format);
-	if (db) {
+	if (db && !store_writer_open) {
+		snprintf(err, sizeof(err), "record: this build cannot write stores yet; use -f folded");
+	} else if (db) {
 		w = store_writer_open(path, err, sizeof(err));
+	}
+	if (db) {
 		if (!w) {
 			prof_sampler_stop(s);
 			prof_sampler_free(s);

@@ -1,0 +1,35 @@
+#!/bin/sh
+# t3100-record-known.sh - sonda record on the known-stack fixture, every installed CPython.
+. "$(dirname "$0")/../lib.sh"
+. "$SRCDIR/tests/t/record-lib.sh"
+
+if ! have_python_engine; then
+	test_skip 'record the known stack' "no Python engine in this build: $(cat "$TRASH/.why")"
+	test_done
+fi
+
+test_pythons > pythons
+while read -r ver py; do
+	test_expect_success "python $ver ($py): the known stack is the leaf stack in >= 95% of samples" "
+		start_ready '$py' '$FIX/known_stack.py' &&
+		'$py' '$FIX/known_stack.py' --expect > expect &&
+		'$SONDA' record -p \$PID -d 2 -f folded -o out.folded 2>summary &&
+		cat summary &&
+		share=\$(folded_share out.folded \"\$(cat expect)\") &&
+		echo \"share \$share%\" && test \$share -ge 95 &&
+		test_grep 'mode: python $ver' summary &&
+		kill \$PID
+	"
+done < pythons
+
+py=$(tail -n 1 pythons | cut -d' ' -f2)
+test_expect_success 'launch mode: -- python known_stack.py' "
+	'$py' '$FIX/known_stack.py' --expect > expect &&
+	'$SONDA' record -d 2 -f folded -o out.folded -- '$py' '$FIX/known_stack.py' 2>summary &&
+	cat summary &&
+	share=\$(folded_share out.folded \"\$(cat expect)\") &&
+	echo \"share \$share%\" && test \$share -ge 90 &&
+	test_grep 'was still running; sonda ended it' summary
+"
+
+test_done

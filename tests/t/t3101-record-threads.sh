@@ -1,0 +1,56 @@
+#!/bin/sh
+# t3101-record-threads.sh - idle threads only with --idle (marked idle), --gil keeps the GIL holder.
+. "$(dirname "$0")/../lib.sh"
+. "$SRCDIR/tests/t/record-lib.sh"
+
+if ! have_python_engine; then
+	test_skip 'record a three-thread target' "no Python engine in this build: $(cat "$TRASH/.why")"
+	test_done
+fi
+if ! have_store_writer || ! command -v sqlite3 >/dev/null; then
+	test_skip 'record a three-thread target' 'no store writer in this build, or no sqlite3'
+	test_done
+fi
+
+py=$(test_pythons | grep '^3\.1[1-9] /root' | tail -n 1 | cut -d' ' -f2)
+[ -n "$py" ] || py=$(test_pythons | tail -n 1 | cut -d' ' -f2)
+start_ready "$py" "$FIX/threads.py" || { echo "Bail out! threads.py did not start"; exit 1; }
+
+# name|idle|weight per thread, for one store.
+by_thread() {
+	sqlite3 "$1" "SELECT t.name, s.state & 1, SUM(s.weight) FROM samples s
+		JOIN threads t ON t.id = s.thread GROUP BY t.name, s.state & 1 ORDER BY t.name"
+}
+
+test_expect_success 'default: the spinners are there, the sleeper and the idle main thread are not' "
+	'$SONDA' record -p $PID -d 1 -o def.db &&
+	by_thread def.db > rows && cat rows &&
+	test_grep '^spinner-a|0|' rows && test_grep '^spinner-b|0|' rows &&
+	! grep '^sleeper|' rows && ! grep '|1|' rows && test \$(wc -l < rows) = 2
+"
+
+test_expect_success '--idle: the sleeper appears, every sample of it marked idle' "
+	'$SONDA' record -p $PID -d 1 --idle -o idle.db &&
+	by_thread idle.db > rows && cat rows &&
+	test_grep '^sleeper|1|' rows && ! grep '^sleeper|0|' rows &&
+	test_grep '^spinner-a|0|' rows
+"
+
+test_expect_success '--idle: the sleeper is in sleep_forever called from run' "
+	'$py' '$FIX/threads.py' --expect | sed -n 's/^sleeper idle //p' > expect &&
+	'$SONDA' record -p $PID -d 1 --idle --threads -f folded -o threads.folded &&
+	share=\$(folded_share threads.folded \"\$(cat expect)\" sleeper) &&
+	echo \"share \$share%\" && test \$share -ge 95
+"
+
+test_expect_success '--gil: only the GIL holder, at most one thread per tick' "
+	'$SONDA' record -p $PID -d 1 --gil -o gil.db &&
+	by_thread gil.db > rows && cat rows &&
+	! grep '^sleeper|' rows &&
+	test \$(sqlite3 gil.db 'SELECT COUNT(*) FROM samples WHERE (state & 2) = 0') = 0 &&
+	kept=\$(sqlite3 gil.db 'SELECT SUM(weight) FROM samples') &&
+	ticks=\$(sqlite3 gil.db 'SELECT samples FROM sessions WHERE id = 1') &&
+	echo \"kept \$kept of \$ticks ticks\" && test \$kept -le \$ticks && test \$kept -gt 0
+"
+
+test_done
