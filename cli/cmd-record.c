@@ -311,6 +311,9 @@ static void print_summary(const struct prof_status *st, const struct record_args
 		a->o.rate_hz, (unsigned long long)st->missed, (unsigned long long)st->errors);
 	if (st->errors && st->last_error[0])
 		fprintf(stderr, " (last: %s)", st->last_error);
+	if (st->unpaused)
+		fprintf(stderr, ", %llu read unpaused (a thread waited for a CPU longer than half a "
+			"tick)", (unsigned long long)st->unpaused);
 	fprintf(stderr, ".\n  mode: %s\n", st->mode_reason);
 	if (a->o.argv && st->target_exited && st->exit_status >= 0)
 		fprintf(stderr, "  target: %s (process %d) exited with status %d\n", a->o.argv[0],

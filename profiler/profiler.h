@@ -98,6 +98,10 @@ void prof_pause_resume(struct prof_pause *p);
 void prof_pause_set_timeout(struct prof_pause *p, long usec);
 /* Threads that did not stop in time at the last prof_pause_stop(). */
 size_t prof_pause_late(const struct prof_pause *p);
+/* Threads that were late at the last stop: polls them and detaches those
+ * that stopped since.  Returns how many are still stopping.  Call it
+ * between stops, or a late thread stays stopped until the next one. */
+size_t prof_pause_poll(struct prof_pause *p);
 /* Exit status of the process's main thread when a pause reaped it (the
  * target is sonda's own child in launch mode), else -1. */
 int prof_pause_exit_status(const struct prof_pause *p);
@@ -131,6 +135,7 @@ struct prof_status {
 	double elapsed_s;
 	double achieved_hz;
 	uint64_t samples, missed, errors;
+	uint64_t unpaused;	/* samples read unpaused: a thread did not stop in time */
 	char last_error[160];
 	char mode_reason[160];	/* "python 3.11.7", "cpu: perf events permitted", ... */
 	int target_exited;	/* 1 when the target is gone */

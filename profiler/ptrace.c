@@ -314,6 +314,35 @@ void prof_pause_resume(struct prof_pause *p)
 	p->nstopped = 0;
 }
 
+size_t prof_pause_poll(struct prof_pause *p)
+{
+	size_t pending = 0;
+
+	if (!p->late)
+		return 0;
+	for (size_t i = 0; i < p->nth;) {
+		size_t before = p->nth;
+
+		if (p->th[i].state == TH_INTERRUPTED && !poll_thread(p, i))
+			pending++;
+		if (p->nth == before)
+			i++;
+	}
+	/* Let go at once of those that stopped since: nobody reads them. */
+	for (size_t i = 0; i < p->nth;) {
+		struct pause_thread *t = &p->th[i];
+
+		if (t->state != TH_STOPPED) {
+			i++;
+			continue;
+		}
+		ptrace(PTRACE_DETACH, t->tid, 0, (void *)(long)t->sig);
+		drop_thread(p, i);
+	}
+	p->late = pending;
+	return pending;
+}
+
 void prof_pause_free(struct prof_pause *p)
 {
 	if (!p)

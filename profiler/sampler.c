@@ -135,8 +135,12 @@ static int choose_backend(struct prof_target *t, const struct prof_options *o, c
 			 t->be->describe(t->e), pyerr, cpuerr);
 		return 0;
 	}
-	if (!&prof_backend_cpu && !&prof_backend_wall)
-		snprintf(err, errlen, "%s", pyerr);
+	{
+		char wallerr[160];
+
+		snprintf(wallerr, sizeof(wallerr), "%s", err);
+		snprintf(err, errlen, "%s; cpu mode: %s; wall mode: %s", pyerr, cpuerr, wallerr);
+	}
 	return -1;
 }
 
@@ -179,9 +183,14 @@ static void open_session(struct prof_sampler *s, struct prof_target *t)
 static int start_target(struct prof_sampler *s, struct prof_target *t, char *err, size_t errlen)
 {
 	if (t->be == &prof_backend_python && !s->o.nonblocking) {
+		int64_t wait_us = (int64_t)(500000.0 / s->o.rate_hz);
+
 		t->pause = prof_pause_new(t->pid, err, errlen);
 		if (!t->pause)
 			return -1;
+		/* A thread waiting for a CPU cannot stop: do not wait for it more
+		 * than half a tick (it is read unpaused, and let go once it stops). */
+		prof_pause_set_timeout(t->pause, wait_us < 100 ? 100 : wait_us > 20000 ? 20000 : wait_us);
 	}
 	pthread_mutex_lock(&s->lock);
 	open_session(s, t);
@@ -318,18 +327,32 @@ static void raise_priority(void)
 		setpriority(PRIO_PROCESS, (id_t)gettid(), -10);
 }
 
+/* Threads of any target still stopping since the last tick. */
+static size_t poll_late(struct prof_sampler *s)
+{
+	size_t pending = 0;
+
+	for (size_t i = 0; i < s->ntargets; i++)
+		if (s->targets[i].pause)
+			pending += prof_pause_poll(s->targets[i].pause);
+	return pending;
+}
+
 static void sleep_until(struct prof_sampler *s, int64_t deadline)
 {
 	/* Slices of at most 100 ms so that a stop request is seen soon even
-	 * at very low rates. */
+	 * at very low rates; of 200 us while a late thread may have stopped
+	 * since, so that it is let go at once. */
 	for (;;) {
-		int64_t now = mono_ns(), until = deadline;
+		int64_t now = mono_ns(), until = deadline, slice = 100000000;
 		struct timespec ts;
 
 		if (now >= deadline || atomic_load(&s->stop))
 			return;
-		if (until - now > 100000000)
-			until = now + 100000000;
+		if (poll_late(s))
+			slice = 200000;
+		if (until - now > slice)
+			until = now + slice;
 		ts.tv_sec = until / NS;
 		ts.tv_nsec = until % NS;
 		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
@@ -361,10 +384,14 @@ static void sample_target(struct prof_sampler *s, struct prof_target *t, int64_t
 			t->exited = 1;
 			return;
 		}
-		if (rc < 0)
+		if (rc < 0 && prof_pause_late(t->pause))
+			t->unpaused++;	/* read it anyway */
+		else if (rc < 0)
 			note_error(t, err);	/* read it anyway, unpaused */
 		else
 			paused = 1;
+		if (paused && prof_pause_late(t->pause))
+			t->unpaused++;
 	}
 	rc = t->be->sample(t->e, prof_emit_stack, &s->emit, err, sizeof(err));
 	if (paused)
@@ -394,6 +421,7 @@ static void update_counters(struct prof_sampler *s, uint64_t missed)
 	s->st.samples = s->targets[0].samples;
 	s->st.errors = s->targets[0].errors;
 	s->st.missed = missed;
+	s->st.unpaused = s->targets[0].unpaused;
 	snprintf(s->st.last_error, sizeof(s->st.last_error), "%s", s->targets[0].last_error);
 	s->st.elapsed_s = (double)(mono_ns() - s->start_mono) / NS;
 	s->st.achieved_hz = s->st.elapsed_s > 0 ? (double)s->st.samples / s->st.elapsed_s : 0;
