@@ -41,8 +41,10 @@ fi
 py=$(test_pythons | grep '^3\.1[1-9] /root' | tail -n 1 | cut -d' ' -f2)
 [ -n "$py" ] || py=$(test_pythons | tail -n 1 | cut -d' ' -f2)
 
+# Targets are started outside the test bodies (subshells), so that the
+# harness kills them whatever happens.
+test_spawn sleep 30
 test_expect_success '--mode python on a process that is not Python: named, exit 2' '
-	test_spawn sleep 30 &&
 	expect_exit 2 "$SONDA" record --mode python -p $SPAWNED -d 1 2>err && cat err &&
 	test $(wc -l < err) = 1 && test_grep "$SPAWNED" err
 '
@@ -54,30 +56,29 @@ while time.time() < end: pass
 sys.exit(int(sys.argv[2]))
 PY
 
+test_spawn "$py" spin_for.py 2 0
+pid=$SPAWNED
 test_expect_success 'attach: the target exits during the recording; output valid, summary says so' '
-	test_spawn "$py" spin_for.py 1 0 && pid=$SPAWNED && sleep 0.2 &&
-	timeout 20 "$SONDA" record -p $pid -d 15 -f folded -o out.folded 2>summary && cat summary &&
+	timeout 30 "$SONDA" record -p $pid -d 25 -f folded -o out.folded 2>summary && cat summary &&
 	test_grep "process $pid exited during the recording" summary &&
 	test -s out.folded
 '
 
 test_expect_success 'launch: the command exits; its exit status is in the summary' '
-	timeout 20 "$SONDA" record -d 15 -f folded -o out.folded -- "$py" spin_for.py 0.5 3 2>summary &&
+	timeout 30 "$SONDA" record -d 25 -f folded -o out.folded -- "$py" spin_for.py 1 3 2>summary &&
 	cat summary && test_grep "exited with status 3" summary && test -s out.folded
 '
 
+start_ready "$py" "$FIX/known_stack.py"
 test_expect_success 'SIGINT: stops at once, writes the output and the summary' '
-	start_ready "$py" "$FIX/known_stack.py" &&
 	"$SONDA" record -p $PID -f folded -o int.folded 2>summary & rec=$! &&
-	sleep 1 && kill -INT $rec && timeout 10 sh -c "wait $rec" ; wait $rec; rc=$? &&
-	cat summary && test $rc = 0 && test_grep "samples in" summary && test -s int.folded &&
-	test "$(test_proc_state $PID)" = R && test "$(tracer_of $PID)" = 0 && kill $PID
+	sleep 1 && kill -INT $rec && wait $rec && cat summary &&
+	test_grep "samples in" summary && test -s int.folded && test "$(tracer_of $PID)" = 0
 '
 
 cpu_ticks() { set -- $(sed -e "s/^.*) //" "/proc/$1/stat" | cut -d" " -f12,13); echo $(($1 + $2)); }
 
 test_expect_success 'SIGKILL of sonda while it pauses the target at 1 kHz: never left stopped or traced' '
-	start_ready "$py" "$FIX/known_stack.py" &&
 	for i in 1 2 3 4 5 6 7 8 9 10; do
 		"$SONDA" record -q -r 1000 -p $PID -f folded -o /dev/null & rec=$!
 		sleep 0.$((i + 2)); kill -KILL $rec; wait $rec 2>/dev/null
@@ -86,10 +87,51 @@ test_expect_success 'SIGKILL of sonda while it pauses the target at 1 kHz: never
 		case $st in t|T) exit 1;; esac
 		test "$tr" = 0 || exit 1
 	done &&
-	a=$(cpu_ticks $PID) && sleep 0.3 && b=$(cpu_ticks $PID) &&
-	echo "cpu ticks $a -> $b" && test $b -gt $a && kill $PID
+	a=$(cpu_ticks $PID) && test_wait_for "test \$(cpu_ticks $PID) -gt $a" 5
 '
 
+test_expect_success 'a SIGSTOPped target: recorded as it stands, no hang, still stopped after' '
+	kill -STOP $PID && test_wait_for "test \$(test_proc_state $PID) = T" &&
+	timeout 30 "$SONDA" record -p $PID -d 1 -f folded -o stopped.folded 2>summary &&
+	cat summary && test "$(test_proc_state $PID)" = T && test "$(tracer_of $PID)" = 0 &&
+	"$py" "$FIX/known_stack.py" --expect > expect &&
+	share=$(folded_share stopped.folded "$(cat expect)") && test $share -ge 95 &&
+	kill -CONT $PID && test_wait_for "test \$(test_proc_state $PID) = R"
+'
+kill -CONT $PID
+
+test_spawn strace -q -p $PID -e trace=none -o /dev/null
+strace_pid=$SPAWNED
+test_wait_for "test \$(tracer_of $PID) != 0"
+test_expect_success 'a target held by another tracer: says which, exit 2, no hang' '
+	expect_exit 2 timeout 30 "$SONDA" record -p $PID -d 1 -f folded -o /dev/null 2>err &&
+	cat err && test_grep "already traced by process $strace_pid (strace)" err &&
+	timeout 30 "$SONDA" record --nonblocking -p $PID -d 1 -f folded -o nb.folded 2>err &&
+	cat err && test -s nb.folded
+'
+kill $strace_pid
+wait $strace_pid 2>/dev/null
+
+test_expect_success 'default output name: sonda-PID-YYYYmmdd-HHMMSS.folded' '
+	"$SONDA" record -p $PID -d 0.3 -f folded 2>summary && cat summary &&
+	ls sonda-$PID-* > name && cat name &&
+	grep -E "^sonda-$PID-[0-9]{8}-[0-9]{6}\.folded\$" name && test -s "$(cat name)" &&
+	test_grep "written: $(cat name)" summary
+'
+
+if have_store_writer && command -v sqlite3 >/dev/null; then
+	test_expect_success 'default output name: sonda-PID-YYYYmmdd-HHMMSS.db, a valid store' '
+		"$SONDA" record -p $PID -d 0.3 2>summary && cat summary &&
+		ls sonda-$PID-*.db > name && grep -E "^sonda-$PID-[0-9]{8}-[0-9]{6}\.db\$" name &&
+		test "$(sqlite3 "$(cat name)" "PRAGMA integrity_check")" = ok &&
+		test "$(sqlite3 "$(cat name)" "SELECT pid FROM sessions WHERE id = 1")" = $PID
+	'
+else
+	test_skip 'default output name for a store' 'no store writer in this build, or no sqlite3'
+fi
+kill $PID
+
+: > usr1.log
 cat > usr1.py <<'PY'
 import os, signal, sys
 out = sys.argv[1]
@@ -102,61 +144,17 @@ with open(out + ".pid", "w") as f:
 x = 0
 while 1: x += 1
 PY
-
+test_spawn "$py" usr1.py usr1.log
+pid=$SPAWNED
+test_wait_for "test -s usr1.log.pid"
 test_expect_success 'SIGUSR1 while sampling at 1 kHz: the handler runs within 1 s, every time' '
-	: > usr1.log && test_spawn "$py" usr1.py usr1.log && pid=$SPAWNED &&
-	test_wait_for "test -s usr1.log.pid" &&
-	"$SONDA" record -q -r 1000 -p $pid -d 20 -f folded -o /dev/null & rec=$! &&
+	"$SONDA" record -q -r 1000 -p $pid -d 30 -f folded -o /dev/null & rec=$! &&
 	sleep 0.5 &&
 	for i in 1 2 3 4 5; do
 		kill -USR1 $pid
 		test_wait_for "test \$(wc -l < usr1.log) -ge $i" 1 || { echo "signal $i not handled within 1 s"; kill $rec; exit 1; }
 	done &&
-	kill -INT $rec && wait $rec && kill $pid
+	kill -INT $rec && wait $rec
 '
-
-test_expect_success 'a SIGSTOPped target: recorded as it stands, no hang, still stopped after' '
-	start_ready "$py" "$FIX/known_stack.py" && kill -STOP $PID &&
-	test_wait_for "test \$(test_proc_state $PID) = T" &&
-	timeout 20 "$SONDA" record -p $PID -d 1 -f folded -o stopped.folded 2>summary; rc=$? &&
-	cat summary && test $rc = 0 &&
-	test "$(test_proc_state $PID)" = T && test "$(tracer_of $PID)" = 0 &&
-	"$py" "$FIX/known_stack.py" --expect > expect &&
-	share=$(folded_share stopped.folded "$(cat expect)") && test $share -ge 95 &&
-	kill -CONT $PID && sleep 0.1 && test "$(test_proc_state $PID)" = R && kill $PID
-'
-
-test_expect_success 'a target held by another tracer: says which, exit 2, no hang' '
-	start_ready "$py" "$FIX/known_stack.py" &&
-	strace -q -p $PID -e trace=none -o /dev/null & st=$! &&
-	test_wait_for "test \$(tracer_of $PID) != 0" &&
-	timeout 20 "$SONDA" record -p $PID -d 1 -f folded -o /dev/null 2>err; rc=$? &&
-	cat err && test $rc = 2 && test_grep "already traced by process" err &&
-	test_grep "strace" err &&
-	timeout 20 "$SONDA" record --nonblocking -p $PID -d 1 -f folded -o nb.folded 2>err; rc=$? &&
-	cat err && test $rc = 0 && test -s nb.folded &&
-	kill $st && wait $st; kill $PID
-'
-
-test_expect_success 'default output name: sonda-PID-YYYYmmdd-HHMMSS.folded' '
-	start_ready "$py" "$FIX/known_stack.py" &&
-	"$SONDA" record -p $PID -d 0.3 -f folded 2>summary && cat summary &&
-	ls sonda-$PID-* > name && cat name &&
-	grep -E "^sonda-$PID-[0-9]{8}-[0-9]{6}\.folded\$" name && test -s "$(cat name)" &&
-	test_grep "written: $(cat name)" summary && kill $PID
-'
-
-if have_store_writer; then
-	test_expect_success 'default output name: sonda-PID-YYYYmmdd-HHMMSS.db, a valid store' '
-		start_ready "$py" "$FIX/known_stack.py" &&
-		"$SONDA" record -p $PID -d 0.3 2>summary && cat summary &&
-		ls sonda-$PID-*.db > name && grep -E "^sonda-$PID-[0-9]{8}-[0-9]{6}\.db\$" name &&
-		test "$(sqlite3 "$(cat name)" "PRAGMA integrity_check")" = ok &&
-		test "$(sqlite3 "$(cat name)" "SELECT pid FROM sessions WHERE id = 1")" = $PID &&
-		kill $PID
-	'
-else
-	test_skip 'default output name for a store' 'no store writer in this build'
-fi
 
 test_done
