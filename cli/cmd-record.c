@@ -16,13 +16,6 @@
 #include "store/store.h"
 #include "viewer/viewer.h"
 
-/* The store writer and the exporters land from their own branches: weak
- * until then, and the command says what this build cannot do. */
-#pragma weak store_writer_open
-#pragma weak store_writer_sync
-#pragma weak store_writer_close
-#pragma weak view_export
-
 #define SYNC_NS (250 * 1000000LL)	/* the writer gets new rows this often */
 #define MAX_RATE 1000000.0
 
@@ -280,10 +273,6 @@ static int write_export(struct store_profile *p, const struct record_args *a, co
 		fmt = VIEW_FORMAT_SVG;
 	else
 		fmt = VIEW_FORMAT_SPEEDSCOPE;
-	if (!view_export) {
-		snprintf(err, errlen, "this build cannot write %s files yet", a->format);
-		return -1;
-	}
 	eo.threads = a->threads;
 	f = strcmp(path, "-") ? fopen(path, "we") : stdout;
 	if (!f) {
@@ -367,19 +356,12 @@ static int run(int argc, char **argv)
 		snprintf(path, sizeof(path), "%s", a.output);
 	else
 		default_output(path, sizeof(path), st.pid, a.format);
-	if (db && !store_writer_open) {
-		snprintf(err, sizeof(err), "record: this build cannot write stores yet; use -f folded");
-	} else if (db) {
-		w = store_writer_open(path, err, sizeof(err));
-	}
-	if (db) {
-		if (!w) {
-			prof_sampler_stop(s);
-			prof_sampler_free(s);
-			store_profile_free(p);
-			cli_error("%s", err);
-			return 1;
-		}
+	if (db && !(w = store_writer_open(path, err, sizeof(err)))) {
+		prof_sampler_stop(s);
+		prof_sampler_free(s);
+		store_profile_free(p);
+		cli_error("%s", err);
+		return 1;
 	}
 	progress = !a.quiet && isatty(STDERR_FILENO);
 	wait_for_end(s, p, w, progress);

@@ -134,10 +134,14 @@ void prof_emit_stack(void *ctx, const struct prof_stack *st)
 {
 	struct prof_emit_ctx *c = ctx;
 	struct store_sample s;
+	uint32_t state = st->state;
 
-	if ((st->state & STORE_STATE_IDLE) && !c->o->idle)
+	if (c->t->pause && prof_pause_late(c->t->pause) && !(state & STORE_STATE_GIL) &&
+	    prof_pause_was_blocked(c->t->pause, (pid_t)st->tid))
+		state = (state & ~(uint32_t)STORE_STATE_ONCPU) | STORE_STATE_IDLE;
+	if ((state & STORE_STATE_IDLE) && !c->o->idle)
 		return;
-	if (c->o->gil && !(st->state & STORE_STATE_GIL))
+	if (c->o->gil && !(state & STORE_STATE_GIL))
 		return;
 	if (!st->nframes)
 		return;
@@ -155,7 +159,7 @@ void prof_emit_stack(void *ctx, const struct prof_stack *st)
 	s.session = c->t->session;
 	s.thread = thread_id(c, st);
 	s.callsite = store_callsite_from_stack(c->p, c->ids, st->nframes);
-	s.state = st->state;
+	s.state = state;
 	s.time_ns = c->time_ns;
 	s.weight = 1;
 	store_sample_add(c->p, &s);

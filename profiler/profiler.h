@@ -98,6 +98,11 @@ void prof_pause_resume(struct prof_pause *p);
 void prof_pause_set_timeout(struct prof_pause *p, long usec);
 /* Threads that did not stop in time at the last prof_pause_stop(). */
 size_t prof_pause_late(const struct prof_pause *p);
+/* 1 when tid did not stop in time at the last stop and was asleep (S, D)
+ * just before it was interrupted: our interrupt woke it, and it waits for
+ * a CPU, so /proc says R though it is idle.  Known only while threads
+ * come late (the states are read then). */
+int prof_pause_was_blocked(const struct prof_pause *p, pid_t tid);
 /* Threads that were late at the last stop: polls them and detaches those
  * that stopped since.  Returns how many are still stopping.  Call it
  * between stops, or a late thread stays stopped until the next one. */

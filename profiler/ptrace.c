@@ -4,6 +4,7 @@
 #include <elf.h>
 #include <sched.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include <sys/user.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "profiler/profiler.h"
 
@@ -26,6 +28,7 @@ struct pause_thread {
 	int state;
 	int sig;	/* signal caught in a signal-delivery-stop, re-injected at detach */
 	int group;	/* the stop is a group-stop (the target was SIGSTOPped) */
+	char before;	/* /proc state letter just before the interrupt, 0 unknown */
 };
 
 struct prof_pause {
@@ -37,7 +40,33 @@ struct prof_pause {
 	size_t nth, cap;
 	size_t *stopped;		/* indices into th of the last stop */
 	size_t nstopped, late;
+	int watch;	/* stops left that record each thread's state first */
 };
+
+/* A thread late to stop was woken by our interrupt and queued for a CPU:
+ * its /proc state then says R, though it was asleep.  While threads come
+ * late (a loaded machine), the state before the interrupt is recorded so
+ * the reader can still tell idle from running. */
+#define WATCH_STOPS 256
+
+static char thread_state(pid_t pid, pid_t tid)
+{
+	char path[64], buf[256], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' ? p[2] : 0;
+}
 
 static int64_t now_ns(void)
 {
@@ -124,8 +153,11 @@ static int seize_all(struct prof_pause *p, char *err, size_t errlen)
 		pid_t tid = p->tids.v[i];
 		struct pause_thread *t;
 
+		char before;
+
 		if (find_thread(p, tid))
 			continue;	/* still stopping since an earlier pause */
+		before = p->watch ? thread_state(p->pid, tid) : 0;
 		if (ptrace(PTRACE_SEIZE, tid, 0, 0) < 0) {
 			if (errno != ESRCH) {
 				if (!refused)
@@ -142,6 +174,7 @@ static int seize_all(struct prof_pause *p, char *err, size_t errlen)
 		t->state = TH_INTERRUPTED;
 		t->sig = 0;
 		t->group = 0;
+		t->before = before;
 	}
 	return refused;
 }
@@ -245,6 +278,10 @@ int prof_pause_stop(struct prof_pause *p, char *err, size_t errlen)
 		else
 			p->late++;
 	}
+	if (p->late)
+		p->watch = WATCH_STOPS;
+	else if (p->watch)
+		p->watch--;
 	if (p->nstopped)
 		return 0;
 	if (p->exit_status != -1)
@@ -279,6 +316,15 @@ int prof_pause_group_stopped(const struct prof_pause *p, size_t i)
 size_t prof_pause_late(const struct prof_pause *p)
 {
 	return p->late;
+}
+
+int prof_pause_was_blocked(const struct prof_pause *p, pid_t tid)
+{
+	for (size_t i = 0; i < p->nth; i++)
+		if (p->th[i].tid == tid)
+			return p->th[i].state == TH_INTERRUPTED &&
+			       (p->th[i].before == 'S' || p->th[i].before == 'D');
+	return 0;
 }
 
 int prof_pause_exit_status(const struct prof_pause *p)

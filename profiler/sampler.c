@@ -18,11 +18,6 @@
 
 #include "profiler/sampler-int.h"
 
-/* The Python engine lands from its own branch: weak until then (a weak
- * reference does not pull an archive member in, so it becomes a plain
- * reference once the engine is in the tree). */
-#pragma weak prof_backend_python
-
 #define NS 1000000000LL
 #define CHILD_SCAN_NS (200 * 1000000LL)	/* --subprocesses: look for new children */
 #define CHILD_GIVEUP_NS (5 * NS)	/* a child that never became readable */
