@@ -110,7 +110,7 @@ static uint32_t thread_id(struct prof_emit_ctx *c, const struct prof_stack *st)
 	char comm[64];
 	const char *name = st->thread_name;
 
-	if (id && (name || c->tick - named < RENAME_TICKS))
+	if (id && (name || c->tick + 1 - named < RENAME_TICKS))
 		return id;
 	if (!name) {
 		prof_thread_name(c->t->pid, (pid_t)st->tid, comm, sizeof(comm));
@@ -136,9 +136,6 @@ void prof_emit_stack(void *ctx, const struct prof_stack *st)
 	struct store_sample s;
 	uint32_t state = st->state;
 
-	if (c->t->pause && prof_pause_late(c->t->pause) && !(state & STORE_STATE_GIL) &&
-	    prof_pause_was_blocked(c->t->pause, (pid_t)st->tid))
-		state = (state & ~(uint32_t)STORE_STATE_ONCPU) | STORE_STATE_IDLE;
 	if ((state & STORE_STATE_IDLE) && !c->o->idle)
 		return;
 	if (c->o->gil && !(state & STORE_STATE_GIL))

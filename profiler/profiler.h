@@ -98,11 +98,15 @@ void prof_pause_resume(struct prof_pause *p);
 void prof_pause_set_timeout(struct prof_pause *p, long usec);
 /* Threads that did not stop in time at the last prof_pause_stop(). */
 size_t prof_pause_late(const struct prof_pause *p);
-/* 1 when tid did not stop in time at the last stop and was asleep (S, D)
- * just before it was interrupted: our interrupt woke it, and it waits for
- * a CPU, so /proc says R though it is idle.  Known only while threads
- * come late (the states are read then). */
-int prof_pause_was_blocked(const struct prof_pause *p, pid_t tid);
+/* With on, threads asleep in the kernel (state S or D) are left alone:
+ * they run no user code until woken, so their memory holds still, and an
+ * interrupt would only wake them (a cost to the target, and on a loaded
+ * machine a woken thread waits for a CPU looking runnable).  For readers
+ * of memory (Python); not for wall mode, which needs every thread's
+ * registers.  Off by default. */
+void prof_pause_skip_sleepers(struct prof_pause *p, int on);
+/* Threads left alone as asleep at the last stop. */
+size_t prof_pause_skipped(const struct prof_pause *p);
 /* Threads that were late at the last stop: polls them and detaches those
  * that stopped since.  Returns how many are still stopping.  Call it
  * between stops, or a late thread stays stopped until the next one. */

@@ -28,7 +28,12 @@ struct pause_thread {
 	int state;
 	int sig;	/* signal caught in a signal-delivery-stop, re-injected at detach */
 	int group;	/* the stop is a group-stop (the target was SIGSTOPped) */
-	char before;	/* /proc state letter just before the interrupt, 0 unknown */
+};
+
+/* An open /proc/PID/task/TID/stat, kept between stops (skip_sleepers). */
+struct stat_fd {
+	pid_t tid;
+	int fd;
 };
 
 struct prof_pause {
@@ -39,33 +44,82 @@ struct prof_pause {
 	struct pause_thread *th;	/* seized threads */
 	size_t nth, cap;
 	size_t *stopped;		/* indices into th of the last stop */
-	size_t nstopped, late;
-	int watch;	/* stops left that record each thread's state first */
+	size_t nstopped, late, skipped;
+	int skip_sleepers;
+	struct stat_fd *fds;
+	size_t nfds, capfds;
 };
 
-/* A thread late to stop was woken by our interrupt and queued for a CPU:
- * its /proc state then says R, though it was asleep.  While threads come
- * late (a loaded machine), the state before the interrupt is recorded so
- * the reader can still tell idle from running. */
-#define WATCH_STOPS 256
-
-static char thread_state(pid_t pid, pid_t tid)
+static int stat_fd_of(struct prof_pause *p, pid_t tid)
 {
-	char path[64], buf[256], *p;
-	ssize_t n;
+	char path[64];
 	int fd;
 
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
+	for (size_t i = 0; i < p->nfds; i++)
+		if (p->fds[i].tid == tid)
+			return p->fds[i].fd;
+	if (p->nfds == p->capfds) {
+		size_t nc = p->capfds ? 2 * p->capfds : 16;
+		struct stat_fd *v = realloc(p->fds, nc * sizeof(*v));
+
+		if (!v)
+			return -1;
+		p->fds = v;
+		p->capfds = nc;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)p->pid, (int)tid);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
+		return -1;
+	p->fds[p->nfds].tid = tid;
+	p->fds[p->nfds++].fd = fd;
+	return fd;
+}
+
+/* Closes the stat files of threads that are gone (not in p->tids). */
+static void sweep_fds(struct prof_pause *p)
+{
+	size_t w = 0;
+
+	for (size_t i = 0; i < p->nfds; i++) {
+		int live = 0;
+
+		for (size_t j = 0; j < p->tids.n && !live; j++)
+			live = p->tids.v[j] == p->fds[i].tid;
+		if (live)
+			p->fds[w++] = p->fds[i];
+		else
+			close(p->fds[i].fd);
+	}
+	p->nfds = w;
+}
+
+/* 1 when the thread sleeps in the kernel (S, D): it runs no user code
+ * until woken, so its memory holds still without an interrupt. */
+static int is_asleep(struct prof_pause *p, pid_t tid)
+{
+	char buf[256], *s;
+	int fd = stat_fd_of(p, tid);
+	ssize_t n;
+
+	if (fd < 0)
 		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
+	n = pread(fd, buf, sizeof(buf) - 1, 0);
 	if (n <= 0)
 		return 0;
 	buf[n] = '\0';
-	p = strrchr(buf, ')');
-	return p && p[1] == ' ' ? p[2] : 0;
+	s = strrchr(buf, ')');
+	return s && s[1] == ' ' && (s[2] == 'S' || s[2] == 'D');
+}
+
+void prof_pause_skip_sleepers(struct prof_pause *p, int on)
+{
+	p->skip_sleepers = on;
+}
+
+size_t prof_pause_skipped(const struct prof_pause *p)
+{
+	return p->skipped;
 }
 
 static int64_t now_ns(void)
@@ -153,11 +207,12 @@ static int seize_all(struct prof_pause *p, char *err, size_t errlen)
 		pid_t tid = p->tids.v[i];
 		struct pause_thread *t;
 
-		char before;
-
 		if (find_thread(p, tid))
 			continue;	/* still stopping since an earlier pause */
-		before = p->watch ? thread_state(p->pid, tid) : 0;
+		if (p->skip_sleepers && is_asleep(p, tid)) {
+			p->skipped++;
+			continue;
+		}
 		if (ptrace(PTRACE_SEIZE, tid, 0, 0) < 0) {
 			if (errno != ESRCH) {
 				if (!refused)
@@ -174,7 +229,6 @@ static int seize_all(struct prof_pause *p, char *err, size_t errlen)
 		t->state = TH_INTERRUPTED;
 		t->sig = 0;
 		t->group = 0;
-		t->before = before;
 	}
 	return refused;
 }
@@ -263,11 +317,14 @@ int prof_pause_stop(struct prof_pause *p, char *err, size_t errlen)
 
 	p->nstopped = 0;
 	p->late = 0;
+	p->skipped = 0;
 	if (prof_threads_list(p->pid, &p->tids, err, errlen) < 0) {
 		if (errno == ESRCH)
 			return -ESRCH;
 		return -1;
 	}
+	if (p->skip_sleepers && p->nfds > p->tids.n)
+		sweep_fds(p);
 	refused = seize_all(p, err, errlen);
 	if (refused < 0)
 		return -1;
@@ -278,12 +335,8 @@ int prof_pause_stop(struct prof_pause *p, char *err, size_t errlen)
 		else
 			p->late++;
 	}
-	if (p->late)
-		p->watch = WATCH_STOPS;
-	else if (p->watch)
-		p->watch--;
-	if (p->nstopped)
-		return 0;
+	if (p->nstopped || (p->skipped && !p->late && !refused))
+		return 0;	/* all asleep is a consistent read too */
 	if (p->exit_status != -1)
 		return -ESRCH;
 	if (refused)
@@ -316,15 +369,6 @@ int prof_pause_group_stopped(const struct prof_pause *p, size_t i)
 size_t prof_pause_late(const struct prof_pause *p)
 {
 	return p->late;
-}
-
-int prof_pause_was_blocked(const struct prof_pause *p, pid_t tid)
-{
-	for (size_t i = 0; i < p->nth; i++)
-		if (p->th[i].tid == tid)
-			return p->th[i].state == TH_INTERRUPTED &&
-			       (p->th[i].before == 'S' || p->th[i].before == 'D');
-	return 0;
 }
 
 int prof_pause_exit_status(const struct prof_pause *p)
@@ -407,6 +451,9 @@ void prof_pause_free(struct prof_pause *p)
 				p->stopped[p->nstopped++] = i;
 		prof_pause_resume(p);
 	}
+	for (size_t i = 0; i < p->nfds; i++)
+		close(p->fds[i].fd);
+	free(p->fds);
 	prof_tids_free(&p->tids);
 	free(p->th);
 	free(p->stopped);

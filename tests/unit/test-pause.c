@@ -156,6 +156,28 @@ static void test_stop_resume(void)
 	kill_target(pid);
 }
 
+/* Readers of memory leave sleeping threads alone: no interrupt wakes them. */
+static void test_skip_sleepers(void)
+{
+	pid_t pid = spawn_target();
+	char err[160];
+	struct prof_pause *pp = prof_pause_new(pid, err, sizeof(err));
+	int woken = 0;
+
+	prof_pause_set_timeout(pp, 2000000);
+	prof_pause_skip_sleepers(pp, 1);
+	for (int i = 0; i < 50; i++) {
+		CHECK_EQ_INT(prof_pause_stop(pp, err, sizeof(err)), 0);
+		/* The spinner is stopped; the two threads in pause() are not. */
+		woken += prof_pause_count(pp) != 1 || prof_pause_skipped(pp) != 2;
+		prof_pause_resume(pp);
+	}
+	/* A sleeper may be caught between two pause() calls now and then. */
+	CHECK(woken < 5);
+	prof_pause_free(pp);
+	kill_target(pid);
+}
+
 /* A signal sent while paused runs the target's handler right after resume. */
 static void test_signal_while_paused(void)
 {
@@ -320,6 +342,7 @@ int main(void)
 {
 	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	RUN(test_stop_resume);
+	RUN(test_skip_sleepers);
 	RUN(test_signal_while_paused);
 	RUN(test_sigstopped_target);
 	RUN(test_tracer_killed);
