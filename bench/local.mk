@@ -32,3 +32,4 @@ bench_viewer_bench_viewer_LDADD = viewer/libviewer.la store/libstore.la $(SQLITE
 EXTRA_DIST += bench/viewer/run
 CLEANFILES += bench/viewer/bench-viewer
 include bench/python/local.mk
+include bench/record/local.mk

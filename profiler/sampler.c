@@ -598,10 +598,10 @@ static void run_loop(struct prof_sampler *s)
 		if (s->targets[0].exited)
 			break;
 		if (s->o.subprocesses && now - last_scan > CHILD_SCAN_NS) {
+			/* Not under the lock: attaching may take a while, and
+			 * start_target() takes it for the session row. */
 			last_scan = now;
-			pthread_mutex_lock(&s->lock);
 			scan_children(s, now);
-			pthread_mutex_unlock(&s->lock);
 		}
 	}
 	pthread_mutex_lock(&s->lock);
