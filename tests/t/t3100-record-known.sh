@@ -27,13 +27,16 @@ while read -r ver py; do
 	kill $PID
 done < pythons
 
+# Launch mode also records the interpreter's start-up (imports), which on a
+# loaded machine can take a good part of the two seconds: the known stack
+# must be the leaf of most samples, not of 95%.
 py=$(tail -n 1 pythons | cut -d' ' -f2)
 test_expect_success 'launch mode: -- python known_stack.py' "
 	'$py' '$FIX/known_stack.py' --expect > expect &&
 	'$SONDA' record -d 2 -f folded -o out.folded -- '$py' '$FIX/known_stack.py' 2>summary &&
 	cat summary &&
 	share=\$(folded_share out.folded \"\$(cat expect)\") &&
-	echo \"share \$share%\" && test \$share -ge 90 &&
+	echo \"share \$share%\" && test \$share -ge 50 &&
 	test_grep 'was still running; sonda ended it' summary
 "
 
