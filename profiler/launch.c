@@ -3,9 +3,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,6 +24,7 @@ int prof_launch_fork(struct prof_launch *l, char *const *argv, char *err, size_t
 
 	l->pid = -1;
 	l->status = -1;
+	l->pidfd = -2;
 	if (!argv || !argv[0]) {
 		snprintf(err, errlen, "no command to run");
 		return -1;
@@ -84,17 +87,55 @@ int prof_launch_go(struct prof_launch *l, char *const *argv, char *err, size_t e
 	return 0;
 }
 
+/* The child is also our tracee while paused, and any wait on a traced
+ * child reports its ptrace-stops too: waiting here could eat a stop that
+ * the pause is waiting for, and leave the thread stopped.  So wait only
+ * once the child is a zombie (its pidfd readable, or /proc says Z). */
+static int has_exited(struct prof_launch *l)
+{
+	char path[64], buf[256], *p;
+	ssize_t n;
+	int fd;
+
+	if (l->pidfd == -2) {
+		long r = syscall(SYS_pidfd_open, l->pid, 0);
+
+		l->pidfd = r < 0 ? -3 : (int)r;
+	}
+	if (l->pidfd >= 0) {
+		struct pollfd pfd = {l->pidfd, POLLIN, 0};
+
+		return poll(&pfd, 1, 0) == 1;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)l->pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 1;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+}
+
 int prof_launch_poll(struct prof_launch *l)
 {
 	int st;
+	pid_t r;
 
 	if (l->pid <= 0 || l->status != -1)
 		return 1;
-	if (waitpid(l->pid, &st, WNOHANG) == l->pid) {
+	if (!has_exited(l))
+		return 0;
+	r = waitpid(l->pid, &st, WNOHANG | __WALL);
+	if (r == l->pid && (WIFEXITED(st) || WIFSIGNALED(st))) {
 		l->status = st;
 		return 1;
 	}
-	return 0;
+	/* ECHILD: the pause reaped it (prof_pause_exit_status has it). */
+	return r < 0;
 }
 
 void prof_launch_end(struct prof_launch *l)
@@ -121,7 +162,15 @@ void prof_launch_end(struct prof_launch *l)
 		nanosleep(&ts, NULL);
 	}
 	kill(l->pid, SIGKILL);
-	waitpid(l->pid, &l->status, 0);
+	if (waitpid(l->pid, &l->status, 0) < 0)
+		l->status = -1;
+}
+
+void prof_launch_close(struct prof_launch *l)
+{
+	if (l->pidfd >= 0)
+		close(l->pidfd);
+	l->pidfd = -1;
 }
 
 int prof_launch_exit_code(int status)

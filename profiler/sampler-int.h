@@ -55,6 +55,7 @@ struct prof_launch {
 	int go_fd;	/* write end: one byte lets the child exec */
 	int err_fd;	/* read end: the child's errno if exec fails, EOF on success */
 	int status;	/* raw wait status once reaped, -1 before */
+	int pidfd;	/* -2: not opened yet; -3: not available */
 };
 
 int prof_launch_fork(struct prof_launch *l, char *const *argv, char *err, size_t errlen);
@@ -64,6 +65,7 @@ int prof_launch_go(struct prof_launch *l, char *const *argv, char *err, size_t e
 int prof_launch_poll(struct prof_launch *l);
 /* Asks a still-running child to end (SIGTERM, then SIGKILL after 2 s) and reaps it. */
 void prof_launch_end(struct prof_launch *l);
+void prof_launch_close(struct prof_launch *l);
 /* Exit code as a shell reports it: the status, or 128 + signal. */
 int prof_launch_exit_code(int status);
 

@@ -683,6 +683,7 @@ struct prof_sampler *prof_sampler_start(const struct prof_options *o, struct sto
 	s->launch.pid = -1;
 	s->launch.status = -1;
 	s->launch.go_fd = s->launch.err_fd = -1;
+	s->launch.pidfd = -2;
 	s->st.exit_status = -1;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_mutex_init(&s->start_mu, NULL);
@@ -753,6 +754,7 @@ void prof_sampler_free(struct prof_sampler *s)
 		prof_keymap_free(&s->targets[i].named);
 	}
 	prof_emit_ctx_free(&s->emit);
+	prof_launch_close(&s->launch);
 	prof_tids_free(&s->gaveup);
 	prof_tids_free(&s->kids);
 	free(s->cand);
