@@ -102,6 +102,19 @@ int top_put(int y, int x, const char *s, int width)
 	return cols;
 }
 
+void top_draw_line(struct top *t, int y, int width, int selected, const char *text)
+{
+	if (selected) {
+		top_attr_on(t, TOP_C_SELECT);
+		move(y, 0);
+		for (int i = 0; i < width; i++)
+			addch(' ');
+	}
+	top_put(y, 0, text, width);
+	if (selected)
+		top_attr_off(t, TOP_C_SELECT);
+}
+
 void top_fmt_time(char *buf, size_t n, double s)
 {
 	if (s < 100)

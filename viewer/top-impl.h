@@ -265,6 +265,8 @@ void top_fmt_bytes(char *buf, size_t n, uint64_t b);
 double top_samples_to_s(const struct top *t, uint64_t samples);
 /* Writes s clipped to width columns at (y, x); returns columns used. */
 int top_put(int y, int x, const char *s, int width);
+/* One row of a list view at line y; the selected row is highlighted across the width. */
+void top_draw_line(struct top *t, int y, int width, int selected, const char *text);
 /* Case-insensitive substring. */
 int top_contains(const char *hay, const char *needle);
 

@@ -153,15 +153,7 @@ static void draw_row(struct top *t, int row, int y, int width, int selected)
 	char buf[1024];
 
 	row_text(t, row, buf, sizeof(buf));
-	if (selected) {
-		top_attr_on(t, TOP_C_SELECT);
-		move(y, 0);
-		for (int i = 0; i < width; i++)
-			addch(' ');
-	}
-	top_put(y, 0, buf, width);
-	if (selected)
-		top_attr_off(t, TOP_C_SELECT);
+	top_draw_line(t, y, width, selected, buf);
 }
 
 static void print(struct top *t, FILE *f)

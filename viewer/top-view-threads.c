@@ -51,15 +51,7 @@ static void draw_row(struct top *t, int row, int y, int width, int selected)
 	char b[256];
 
 	row_text(t, row, b, sizeof(b));
-	if (selected) {
-		top_attr_on(t, TOP_C_SELECT);
-		move(y, 0);
-		for (int i = 0; i < width; i++)
-			addch(' ');
-	}
-	top_put(y, 0, b, width);
-	if (selected)
-		top_attr_off(t, TOP_C_SELECT);
+	top_draw_line(t, y, width, selected, b);
 }
 
 static void print(struct top *t, FILE *f)

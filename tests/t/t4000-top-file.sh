@@ -71,10 +71,14 @@ test_expect_success 'tmux: header, tabs and the hot row first' '
 	tail -n 1 s | test_grep "^F1Help  F2Threads"
 '
 
+# The first row under the table's header (a redraw may lag the header).
+first_row() { screen | sed -n "/%Own  %Total/{n;p;}"; }
+
 test_expect_success 'tmux: 2 sorts by %Total' '
 	tm send-keys -t top 2 &&
 	wait_screen "sorted by %Total" &&
-	screen | sed -n "/%Own  %Total/{n;p;}" | test_grep "^ *6.67 *100.00 .* main (app.py)"
+	test_wait_for "first_row | grep -q \"^ *6.67 *100.00 .* main (app.py)\"" 5 ;
+	first_row | test_grep "^ *6.67 *100.00 .* main (app.py)"
 '
 
 test_expect_success 'tmux: L shows lines, L again functions' '
