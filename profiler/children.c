@@ -17,21 +17,6 @@ static int has(const struct prof_tids *t, pid_t pid)
 	return 0;
 }
 
-static int push(struct prof_tids *t, pid_t pid)
-{
-	if (t->n == t->cap) {
-		size_t nc = t->cap ? 2 * t->cap : 16;
-		pid_t *v = realloc(t->v, nc * sizeof(*v));
-
-		if (!v)
-			return -1;
-		t->v = v;
-		t->cap = nc;
-	}
-	t->v[t->n++] = pid;
-	return 0;
-}
-
 /* Children of every thread of pid (a child belongs to the thread that forked it). */
 static void add_children(pid_t pid, struct prof_tids *out, int depth)
 {
@@ -50,7 +35,7 @@ static void add_children(pid_t pid, struct prof_tids *out, int depth)
 		if (!f)
 			continue;
 		while (fscanf(f, "%ld", &c) == 1)
-			if (c > 0 && !has(out, (pid_t)c) && push(out, (pid_t)c) < 0)
+			if (c > 0 && !has(out, (pid_t)c) && prof_tids_push(out, (pid_t)c) < 0)
 				break;
 		fclose(f);
 	}

@@ -50,6 +50,8 @@ struct prof_tids {
 /* 0, or -1 with a reason (-ESRCH semantics: errno == ESRCH when the process is gone). */
 int prof_threads_list(pid_t pid, struct prof_tids *t, char *err, size_t errlen);
 void prof_tids_free(struct prof_tids *t);
+/* Appends one id; 0, or -1 when out of memory. */
+int prof_tids_push(struct prof_tids *t, pid_t tid);
 /* The thread's name from /proc/PID/task/TID/comm into buf ("" when gone). */
 void prof_thread_name(pid_t pid, pid_t tid, char *buf, size_t len);
 

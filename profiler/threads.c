@@ -11,7 +11,7 @@
 
 #include "profiler/profiler.h"
 
-static int tids_push(struct prof_tids *t, pid_t tid)
+int prof_tids_push(struct prof_tids *t, pid_t tid)
 {
 	if (t->n == t->cap) {
 		size_t nc = t->cap ? 2 * t->cap : 16;
@@ -49,7 +49,7 @@ int prof_threads_list(pid_t pid, struct prof_tids *t, char *err, size_t errlen)
 
 		if (*end || tid <= 0)
 			continue;
-		if (tids_push(t, (pid_t)tid) < 0) {
+		if (prof_tids_push(t, (pid_t)tid) < 0) {
 			closedir(d);
 			snprintf(err, errlen, "out of memory listing %s", path);
 			errno = ENOMEM;
