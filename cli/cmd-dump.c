@@ -8,97 +8,19 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "profiler/backend.h"
 #include "profiler/profiler.h"
 
-#define TORN_RETRIES 5
-#define PAUSE_TIMEOUT_US 2000000L
-
-struct dump_frame {
-	char *function, *file, *module;
-	int line;
-};
-
-struct dump_thread {
-	int64_t tid;
-	char *name;
-	uint32_t state;
-	struct dump_frame *frames;
-	size_t nframes;
-};
-
-struct dump {
-	struct dump_thread *v;
-	size_t n, cap;
-	int nomem;
-};
-
-static char *dup_or_null(const char *s)
+static void print_text(const struct prof_dump *d, pid_t pid)
 {
-	return s ? strdup(s) : NULL;
-}
-
-static void collect(void *ctx, const struct prof_stack *s)
-{
-	struct dump *d = ctx;
-	struct dump_thread *t;
-
-	if (d->n == d->cap) {
-		size_t cap = d->cap ? d->cap * 2 : 8;
-		struct dump_thread *v = realloc(d->v, cap * sizeof(*v));
-
-		if (!v) {
-			d->nomem = 1;
-			return;
-		}
-		d->v = v;
-		d->cap = cap;
-	}
-	t = &d->v[d->n++];
-	t->tid = s->tid;
-	t->name = dup_or_null(s->thread_name);
-	t->state = s->state;
-	t->nframes = 0;
-	t->frames = calloc(s->nframes ? s->nframes : 1, sizeof(*t->frames));
-	if (!t->frames) {
-		d->nomem = 1;
-		return;
-	}
-	for (size_t i = 0; i < s->nframes; i++) {
-		t->frames[i].function = dup_or_null(s->frames[i].function);
-		t->frames[i].file = dup_or_null(s->frames[i].file);
-		t->frames[i].module = dup_or_null(s->frames[i].module);
-		t->frames[i].line = s->frames[i].line;
-		t->nframes++;
-	}
-}
-
-static void dump_clear(struct dump *d)
-{
+	printf("Process %d: %s\n", (int)pid, d->what);
 	for (size_t i = 0; i < d->n; i++) {
-		for (size_t k = 0; k < d->v[i].nframes; k++) {
-			free(d->v[i].frames[k].function);
-			free(d->v[i].frames[k].file);
-			free(d->v[i].frames[k].module);
-		}
-		free(d->v[i].frames);
-		free(d->v[i].name);
-	}
-	free(d->v);
-	memset(d, 0, sizeof(*d));
-}
-
-static void print_text(const struct dump *d, pid_t pid, const char *what)
-{
-	printf("Process %d: %s\n", (int)pid, what);
-	for (size_t i = 0; i < d->n; i++) {
-		const struct dump_thread *t = &d->v[i];
+		const struct prof_dump_thread *t = &d->v[i];
 
 		printf("\nThread %lld (%s) [%s]%s\n", (long long)t->tid, t->name ? t->name : "?",
 		       (t->state & STORE_STATE_IDLE) ? "idle" : "active",
 		       (t->state & STORE_STATE_GIL) ? " [GIL]" : "");
 		for (size_t k = 0; k < t->nframes; k++) {
-			const struct dump_frame *f = &t->frames[k];
+			const struct prof_dump_frame *f = &t->frames[k];
 
 			if (!f->file && f->module)	/* native, no debug info */
 				printf("    %s (%s)\n", f->function ? f->function : "?", f->module);
@@ -129,11 +51,11 @@ static void json_string(const char *s)
 	putchar('"');
 }
 
-static void print_json(const struct dump *d)
+static void print_json(const struct prof_dump *d)
 {
 	putchar('[');
 	for (size_t i = 0; i < d->n; i++) {
-		const struct dump_thread *t = &d->v[i];
+		const struct prof_dump_thread *t = &d->v[i];
 
 		printf("%s\n  {\"tid\": %lld, \"name\": ", i ? "," : "", (long long)t->tid);
 		json_string(t->name);
@@ -155,33 +77,6 @@ static void print_json(const struct dump *d)
 		printf("%s]}", t->nframes ? "\n  " : "");
 	}
 	printf("%s]\n", d->n ? "\n" : "");
-}
-
-/* One consistent read: every thread paused (unless pp is NULL) and the
- * read retried while a thread's stack looked torn. */
-static int sample_once(struct prof_engine *e, struct prof_pause *pp, struct dump *d,
-		       char *err, size_t errlen)
-{
-	const struct prof_backend *b = &prof_backend_python;
-	int rc = -1;
-
-	for (int i = 0; i < TORN_RETRIES; i++) {
-		uint64_t torn = py_engine_torn(e);
-
-		dump_clear(d);
-		if (pp && (rc = prof_pause_stop(pp, err, errlen)) < 0)
-			return rc;
-		rc = b->sample(e, collect, d, err, errlen);
-		if (pp)
-			prof_pause_resume(pp);
-		if (rc != 0 || d->nomem || py_engine_torn(e) == torn)
-			break;
-	}
-	if (d->nomem) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	return rc;
 }
 
 static int run(int argc, char **argv);
@@ -215,57 +110,6 @@ const struct cli_command cli_cmd_dump = {
 	"cannot be read (gone, not Python, unsupported version, no permission).\n",
 };
 
-/* --native: mixed stacks for a Python process, else native ones; both
- * engines pause the threads themselves. */
-static int dump_native(struct prof_options *o, int json)
-{
-	const struct prof_backend *b = &prof_backend_mixed;
-	struct prof_engine *e;
-	struct dump d;
-	char err[320], why[320];
-	int rc;
-
-	if (o->nonblocking) {
-		cli_error("dump: --native pauses the threads it reads; it has no --nonblocking");
-		return 2;
-	}
-	memset(&d, 0, sizeof(d));
-	o->mode = PROF_MODE_WALL;
-	if (b->attach(&e, o->pid, o, why, sizeof(why)) < 0) {
-		b = &prof_backend_wall;
-		if (b->attach(&e, o->pid, o, err, sizeof(err)) < 0) {
-			cli_error("%s", err);
-			return 2;
-		}
-	}
-	rc = b->sample(e, collect, &d, err, sizeof(err));
-	for (size_t i = 0; rc == 0 && i < d.n; i++) {
-		char name[64];
-
-		if (d.v[i].name)
-			continue;
-		prof_thread_name(o->pid, (pid_t)d.v[i].tid, name, sizeof(name));
-		d.v[i].name = strdup(name);
-	}
-	if (rc == 0 && d.nomem) {
-		snprintf(err, sizeof(err), "out of memory");
-		rc = -1;
-	}
-	if (rc == 0) {
-		if (json)
-			print_json(&d);
-		else
-			print_text(&d, o->pid, b->describe(e));
-	} else if (rc == -ESRCH) {
-		cli_error("process %d exited", (int)o->pid);
-	} else {
-		cli_error("%s", err);
-	}
-	b->detach(e);
-	dump_clear(&d);
-	return rc == 0 ? 0 : rc == -ESRCH ? 2 : 1;
-}
-
 static int run(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -276,17 +120,13 @@ static int run(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const struct prof_backend *b = &prof_backend_python;
 	struct prof_options o;
-	struct prof_engine *e;
-	struct prof_pause *pp = NULL;
-	struct dump d;
+	struct prof_dump d;
 	char err[320], *end;
 	int c, json = 0, rc;
 	long pid = 0;
 
 	memset(&o, 0, sizeof(o));
-	memset(&d, 0, sizeof(d));
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "p:jnh", longopts, NULL)) != -1) {
 		switch (c) {
@@ -324,39 +164,19 @@ static int run(int argc, char **argv)
 	o.pid = (pid_t)pid;
 	o.mode = PROF_MODE_PYTHON;
 	o.idle = 1;
-	if (o.native)
-		return dump_native(&o, json);
-	if (b->attach(&e, o.pid, &o, err, sizeof(err)) < 0) {
-		cli_error("%s", err);
+	if (o.native && o.nonblocking) {
+		cli_error("dump: --native pauses the threads it reads; it has no --nonblocking");
 		return 2;
 	}
-	if (py_engine_warning(e))
-		cli_error("warning: %s", py_engine_warning(e));
-	if (!o.nonblocking) {
-		pp = prof_pause_new(o.pid, err, sizeof(err));
-		if (!pp) {
-			cli_error("%s (--nonblocking reads without pausing)", err);
-			b->detach(e);
-			return 2;
-		}
-		/* one read, not a sampling rate to keep: a loaded machine may
-		 * take long to schedule every thread into its stop */
-		prof_pause_set_timeout(pp, PAUSE_TIMEOUT_US);
-	}
-	rc = sample_once(e, pp, &d, err, sizeof(err));
-	if (pp)
-		prof_pause_free(pp);
-	if (rc == 0) {
-		if (json)
-			print_json(&d);
-		else
-			print_text(&d, o.pid, b->describe(e));
-	} else if (rc == -ESRCH) {
-		cli_error("process %ld exited", pid);
-	} else {
+	rc = prof_dump_read(&o, &d, err, sizeof(err));
+	if (d.warning[0])
+		cli_error("warning: %s", d.warning);
+	if (rc == 0 && json)
+		print_json(&d);
+	else if (rc == 0)
+		print_text(&d, o.pid);
+	else
 		cli_error("%s", err);
-	}
-	b->detach(e);
-	dump_clear(&d);
-	return rc == 0 ? 0 : rc == -ESRCH ? 2 : 1;
+	prof_dump_free(&d);
+	return rc == 0 ? 0 : rc == -2 ? 2 : 1;
 }

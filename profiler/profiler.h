@@ -165,4 +165,34 @@ void prof_sampler_status(struct prof_sampler *s, struct prof_status *st);
 void prof_sampler_stop(struct prof_sampler *s);
 void prof_sampler_free(struct prof_sampler *s);
 
+/* ---- one read of every thread, for `sonda dump` */
+
+struct prof_dump_frame {
+	char *function, *file, *module;
+	int line;
+};
+
+struct prof_dump_thread {
+	int64_t tid;
+	char *name;
+	uint32_t state;		/* STORE_STATE_* */
+	struct prof_dump_frame *frames;	/* innermost first */
+	size_t nframes;
+};
+
+struct prof_dump {
+	struct prof_dump_thread *v;
+	size_t n, cap;
+	int nomem;
+	char what[160];		/* "python 3.11.7", ...: what was read */
+	char warning[160];	/* something the user should know, or "" */
+};
+
+/* Reads every thread of o->pid once: Python stacks, or with o->native
+ * mixed (Python) or native ones; paused unless o->nonblocking.  Returns 0,
+ * -1 when the read failed, -2 when the process cannot be read (gone, not
+ * supported, no permission); err says why. */
+int prof_dump_read(const struct prof_options *o, struct prof_dump *d, char *err, size_t errlen);
+void prof_dump_free(struct prof_dump *d);
+
 #endif
