@@ -365,6 +365,47 @@ static void draw_prompt(struct top *t, int y)
 	}
 }
 
+static void draw_view_head(struct top *t, const struct top_view *v, int y)
+{
+	char b[512] = "";
+
+	if (v->draw_head) {
+		v->draw_head(t, y, t->cols);
+		return;
+	}
+	v->head_text(t, b, sizeof(b));
+	top_attr_on(t, TOP_C_HEAD);
+	move(y, 0);
+	for (int i = 0; i < t->cols; i++)
+		addch(' ');
+	top_put(y, 0, b, t->cols);
+	top_attr_off(t, TOP_C_HEAD);
+}
+
+static void draw_view_row(struct top *t, const struct top_view *v, int row, int y,
+			  int selected)
+{
+	char b[1024];
+
+	v->row_text(t, row, b, sizeof(b));
+	top_draw_line(t, y, t->cols, selected, b);
+}
+
+void top_print_view(struct top *t, const struct top_view *v, FILE *f)
+{
+	char b[1024];
+	int n = v->nrows(t);
+
+	if (!v->row_text)
+		return;
+	v->head_text(t, b, sizeof(b));
+	fprintf(f, "%s\n", b);
+	for (int i = 0; i < n; i++) {
+		v->row_text(t, i, b, sizeof(b));
+		fprintf(f, "%s\n", b);
+	}
+}
+
 void top_draw(struct top *t)
 {
 	const struct top_view *v = top_current(t);
@@ -400,13 +441,12 @@ void top_draw(struct top *t)
 		if (body > 0)
 			v->draw_body(t, y, body, t->cols);
 	} else {
-		if (y < t->lines - 2) {
-			v->draw_head(t, y++, t->cols);
-		}
+		if (y < t->lines - 2)
+			draw_view_head(t, v, y++);
 		body = t->lines - 2 - y;
 		n = v->nrows(t);
 		for (int i = 0; i < body && c->top + i < n; i++)
-			v->draw_row(t, c->top + i, y + i, t->cols, c->top + i == c->row);
+			draw_view_row(t, v, c->top + i, y + i, c->top + i == c->row);
 	}
 	if (t->lines >= 2)
 		draw_bar(t, t->lines - 1);

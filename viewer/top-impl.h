@@ -156,13 +156,15 @@ struct top_view {
 	/* Builds the visible rows again when the data or a setting changed. */
 	void (*prepare)(struct top *t);
 	int (*nrows)(struct top *t);
-	/* The column header line and one row, `width` columns wide at line y. */
+	/* The column header line and one row as text: drawn, and printed by
+	 * --batch.  draw_head, when set, draws the header itself (to mark the
+	 * sorted column). */
+	void (*head_text)(struct top *t, char *buf, size_t n);
 	void (*draw_head)(struct top *t, int y, int width);
-	void (*draw_row)(struct top *t, int row, int y, int width, int selected);
+	void (*row_text)(struct top *t, int row, char *buf, size_t n);
 	/* Optional: a view that draws its whole body itself (flame graph). */
 	void (*draw_body)(struct top *t, int y, int height, int width);
 	/* Optional operations; NULL when the view has no such thing. */
-	void (*print)(struct top *t, FILE *f);		/* --batch text */
 	int (*match)(struct top *t, int row, const char *s);	/* search */
 	uint64_t (*row_id)(struct top *t, int row);	/* follow */
 	int (*find_id)(struct top *t, uint64_t id);
@@ -294,6 +296,9 @@ int top_export(struct top *t, const char *format, char *path, size_t pathlen,
 void top_format_numbers(struct top *t, char *buf, size_t n, uint64_t wself, uint64_t wtotal,
 			uint64_t self, uint64_t total);
 void top_draw_columns(struct top *t, int y, int width, int sorted, const char *last);
+void top_columns_text(char *buf, size_t n, const char *last);
+/* A list view's header and rows as lines of text, for --batch. */
+void top_print_view(struct top *t, const struct top_view *v, FILE *f);
 
 /* top-view-tree.c: shared with the flame graph */
 uint32_t top_tree_node(struct top *t, int row);

@@ -1,7 +1,6 @@
 /* top-view-allocs.c - the Allocations tab of a libsonda program: live bytes, peak, rate per site. */
 #include "config.h"
 
-#include <curses.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,16 +41,6 @@ static int nrows(struct top *t)
 
 static const char head[] = "      Live       Peak   Allocs/s     Allocs      Bytes  Site";
 
-static void draw_head(struct top *t, int y, int width)
-{
-	top_attr_on(t, TOP_C_HEAD);
-	move(y, 0);
-	for (int i = 0; i < width; i++)
-		addch(' ');
-	top_put(y, 0, head, width);
-	top_attr_off(t, TOP_C_HEAD);
-}
-
 static void row_text(struct top *t, int row, char *b, size_t n)
 {
 	const struct top_alloc *a = &t->allocs[row];
@@ -64,23 +53,9 @@ static void row_text(struct top *t, int row, char *b, size_t n)
 		 (unsigned long long)a->allocs, bytes, a->site ? a->site : "?");
 }
 
-static void draw_row(struct top *t, int row, int y, int width, int selected)
+static void head_text(struct top *t, char *b, size_t n)
 {
-	char b[768];
-
-	row_text(t, row, b, sizeof(b));
-	top_draw_line(t, y, width, selected, b);
-}
-
-static void print(struct top *t, FILE *f)
-{
-	char b[768];
-
-	fprintf(f, "%s\n", head);
-	for (uint32_t i = 0; i < t->nallocs; i++) {
-		row_text(t, (int)i, b, sizeof(b));
-		fprintf(f, "%s\n", b);
-	}
+	snprintf(b, n, "%s", head);
 }
 
 static int match(struct top *t, int row, const char *s)
@@ -92,9 +67,8 @@ const struct top_view top_view_allocs = {
 	.name = "Allocations",
 	.prepare = prepare,
 	.nrows = nrows,
-	.draw_head = draw_head,
-	.draw_row = draw_row,
-	.print = print,
+	.head_text = head_text,
+	.row_text = row_text,
 	.match = match,
 	.nsort = 4,
 	.sort_names = sort_names,

@@ -101,6 +101,12 @@ void top_format_numbers(struct top *t, char *buf, size_t n, uint64_t wself, uint
 		 cols[2].width, ot, cols[3].width, tt);
 }
 
+void top_columns_text(char *buf, size_t n, const char *last)
+{
+	snprintf(buf, n, "%*s %*s %*s %*s %s", cols[0].width, cols[0].title, cols[1].width,
+		 cols[1].title, cols[2].width, cols[2].title, cols[3].width, cols[3].title, last);
+}
+
 void top_draw_columns(struct top *t, int y, int width, int sorted, const char *last)
 {
 	int x = 0;
@@ -132,6 +138,11 @@ static void draw_head(struct top *t, int y, int width)
 	top_draw_columns(t, y, width, t->sort[TOP_VIEW_TABLE], "Function (file:line)");
 }
 
+static void head_text(struct top *t, char *b, size_t n)
+{
+	top_columns_text(b, n, "Function (file:line)");
+}
+
 static void row_text(struct top *t, int row, char *buf, size_t n)
 {
 	const struct top_fn *f = &t->data.fns[t->trows[row]];
@@ -146,27 +157,6 @@ static void row_text(struct top *t, int row, char *buf, size_t n)
 		snprintf(buf + len, n - len, "%s [%lld %s]", label, (long long)th->tid, th->name);
 	else
 		snprintf(buf + len, n - len, "%s", label);
-}
-
-static void draw_row(struct top *t, int row, int y, int width, int selected)
-{
-	char buf[1024];
-
-	row_text(t, row, buf, sizeof(buf));
-	top_draw_line(t, y, width, selected, buf);
-}
-
-static void print(struct top *t, FILE *f)
-{
-	char buf[1024];
-
-	fprintf(f, "%*s %*s %*s %*s Function (file:line)\n", cols[0].width, cols[0].title,
-		cols[1].width, cols[1].title, cols[2].width, cols[2].title, cols[3].width,
-		cols[3].title);
-	for (uint32_t i = 0; i < t->ntrows; i++) {
-		row_text(t, (int)i, buf, sizeof(buf));
-		fprintf(f, "%s\n", buf);
-	}
 }
 
 static int match(struct top *t, int row, const char *s)
@@ -193,9 +183,9 @@ const struct top_view top_view_table = {
 	.name = "Table",
 	.prepare = prepare,
 	.nrows = nrows,
+	.head_text = head_text,
 	.draw_head = draw_head,
-	.draw_row = draw_row,
-	.print = print,
+	.row_text = row_text,
 	.match = match,
 	.row_id = row_id,
 	.find_id = find_id,

@@ -1,8 +1,6 @@
 /* top-view-threads.c - the thread picker: all threads, or one. */
 #include "config.h"
 
-#include <curses.h>
-
 #include "viewer/top-impl.h"
 
 static void prepare(struct top *t)
@@ -14,18 +12,9 @@ static int nrows(struct top *t)
 	return 1 + (int)t->data.nthreads;
 }
 
-static void draw_head(struct top *t, int y, int width)
+static void head_text(struct top *t, char *b, size_t n)
 {
-	char b[128];
-
-	snprintf(b, sizeof(b), "%10s  %-24s %10s %7s %6s", "TID", "Name", "Samples", "Active",
-		 "GIL");
-	top_attr_on(t, TOP_C_HEAD);
-	move(y, 0);
-	for (int i = 0; i < width; i++)
-		addch(' ');
-	top_put(y, 0, b, width);
-	top_attr_off(t, TOP_C_HEAD);
+	snprintf(b, n, "%10s  %-24s %10s %7s %6s", "TID", "Name", "Samples", "Active", "GIL");
 }
 
 static void row_text(struct top *t, int row, char *b, size_t n)
@@ -44,24 +33,6 @@ static void row_text(struct top *t, int row, char *b, size_t n)
 		snprintf(b, n, "%c%9s  %-24s %10llu %6.1f%% %5.1f%%", mark, "all",
 			 d->split ? "(split: a row per thread)" : "(merged)", (unsigned long long)s,
 			 s ? 100.0 * a / s : 0.0, s ? 100.0 * g / s : 0.0);
-}
-
-static void draw_row(struct top *t, int row, int y, int width, int selected)
-{
-	char b[256];
-
-	row_text(t, row, b, sizeof(b));
-	top_draw_line(t, y, width, selected, b);
-}
-
-static void print(struct top *t, FILE *f)
-{
-	char b[256];
-
-	for (int i = 0; i < nrows(t); i++) {
-		row_text(t, i, b, sizeof(b));
-		fprintf(f, "%s\n", b);
-	}
 }
 
 static int match(struct top *t, int row, const char *s)
@@ -86,9 +57,8 @@ const struct top_view top_view_threads = {
 	.name = "Threads (Enter chooses)",
 	.prepare = prepare,
 	.nrows = nrows,
-	.draw_head = draw_head,
-	.draw_row = draw_row,
-	.print = print,
+	.head_text = head_text,
+	.row_text = row_text,
 	.match = match,
 	.enter = enter,
 };

@@ -162,6 +162,11 @@ static void draw_head(struct top *t, int y, int width)
 	top_draw_columns(t, y, width, t->sort[TOP_VIEW_TREE], "Call tree (file:line)");
 }
 
+static void head_text(struct top *t, char *b, size_t n)
+{
+	top_columns_text(b, n, "Call tree (file:line)");
+}
+
 static void row_text(struct top *t, int row, char *buf, size_t n)
 {
 	const struct top_node *nd = &t->data.nodes[t->nrows_v[row]];
@@ -174,24 +179,6 @@ static void row_text(struct top *t, int row, char *buf, size_t n)
 	top_key_label(&t->data, nd->key, label, sizeof(label));
 	snprintf(buf + len, n - len, "%*s%s %s", ind * 2, "",
 		 !heaviest_child(&t->data, t->nrows_v[row]) ? " " : nd->open ? "-" : "+", label);
-}
-
-static void draw_row(struct top *t, int row, int y, int width, int selected)
-{
-	char buf[1024];
-
-	row_text(t, row, buf, sizeof(buf));
-	top_draw_line(t, y, width, selected, buf);
-}
-
-static void print(struct top *t, FILE *f)
-{
-	char buf[1024];
-
-	for (uint32_t i = 0; i < t->nnrows; i++) {
-		row_text(t, (int)i, buf, sizeof(buf));
-		fprintf(f, "%s\n", buf);
-	}
 }
 
 static int match(struct top *t, int row, const char *s)
@@ -294,9 +281,9 @@ const struct top_view top_view_tree = {
 	.name = "Call tree",
 	.prepare = prepare,
 	.nrows = nrows,
+	.head_text = head_text,
 	.draw_head = draw_head,
-	.draw_row = draw_row,
-	.print = print,
+	.row_text = row_text,
 	.match = match,
 	.row_id = row_id,
 	.find_id = find_id,

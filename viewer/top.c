@@ -396,18 +396,17 @@ static void batch_print(struct top *t)
 		printf("%s\n", lines[i]);
 	putchar('\n');
 	v->prepare(t);
-	if (v->print)
-		v->print(t, stdout);
+	top_print_view(t, v, stdout);
 	putchar('\n');
 	/* A libsonda program's tabs follow: a script sees everything. */
 	if (t->view == TOP_VIEW_TABLE && top_has_tasks(t)) {
 		top_view_tasks.prepare(t);
-		top_view_tasks.print(t, stdout);
+		top_print_view(t, &top_view_tasks, stdout);
 		putchar('\n');
 	}
 	if (t->view == TOP_VIEW_TABLE && top_has_allocs(t)) {
 		top_view_allocs.prepare(t);
-		top_view_allocs.print(t, stdout);
+		top_print_view(t, &top_view_allocs, stdout);
 		putchar('\n');
 	}
 	fflush(stdout);
