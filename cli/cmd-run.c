@@ -11,6 +11,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <fcntl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -165,7 +167,19 @@ static void descendant_output(const char *out, long pid, char *buf, size_t len)
 /* Processes the program started (forked children that _exit, killed
  * commands) leave their regions too: recover those that recorded
  * something, remove the rest.  Live ones are left alone. */
-static void recover_descendants(pid_t root, const char *out)
+/* A region made before the program started (ctime earlier) is another
+ * run's: one stat rather than an open and a read per leftover file. */
+static int region_older(DIR *d, const char *name, const struct timespec *since)
+{
+	struct stat st;
+
+	if (fstatat(dirfd(d), name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return 1;
+	return st.st_ctim.tv_sec < since->tv_sec ||
+	       (st.st_ctim.tv_sec == since->tv_sec && st.st_ctim.tv_nsec < since->tv_nsec);
+}
+
+static void recover_descendants(pid_t root, const char *out, const struct timespec *since)
 {
 	DIR *d = opendir("/dev/shm");
 	struct dirent *e;
@@ -179,7 +193,8 @@ static void recover_descendants(pid_t root, const char *out)
 		char path[300], dst[PATH_MAX + 32], err[512];
 		long pid;
 
-		if (strncmp(e->d_name, "sonda-", 6) || (pid = atol(e->d_name + 6)) <= 0 || pid == root)
+		if (strncmp(e->d_name, "sonda-", 6) || (pid = atol(e->d_name + 6)) <= 0 || pid == root ||
+		    region_older(d, e->d_name, since))
 			continue;
 		snprintf(path, sizeof(path), "/dev/shm/%s", e->d_name);
 		if (sonda_region_peek(path, &h) < 0 || h.root_pid != root || h.pid != pid ||
@@ -245,6 +260,7 @@ static int run(int argc, char **argv)
 	const char *out = NULL;
 	char lib[PATH_MAX], outabs[PATH_MAX + 8];
 	struct sigaction sa, old_int, old_quit, old_term, old_hup;
+	struct timespec started;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "+o:h", opts, NULL)) != -1) {
@@ -295,6 +311,8 @@ static int run(int argc, char **argv)
 		}
 	}
 	fflush(NULL);
+	/* the file system's clock, as region ctimes are stamped (coarse) */
+	clock_gettime(CLOCK_REALTIME_COARSE, &started);
 	child = fork();
 	if (child < 0) {
 		cli_error("run: fork: %s", strerror(errno));
@@ -322,7 +340,7 @@ static int run(int argc, char **argv)
 	sigaction(SIGTERM, &old_term, NULL);
 	sigaction(SIGHUP, &old_hup, NULL);
 	recover(child, out, status);
-	recover_descendants(child, out);
+	recover_descendants(child, out, &started);
 	if (out && access(out, F_OK) != 0 && !(WIFEXITED(status) && WEXITSTATUS(status) >= 126))
 		cli_error("run: no store was written to %s: the program never loaded libsonda "
 			  "(statically linked, set-user-ID) or could not create its region", out);

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "tracer/alloc-table.h"
+#include "tracer/internal.h"
 
 #define LIVE_FIRST_SLOTS 256	/* 4 KiB: one page per shard at first */
 
@@ -310,6 +310,15 @@ uint64_t alloc_live_count(struct alloc_live *m)
 	for (int i = 0; i < ALLOC_LIVE_SHARDS; i++)
 		n += __atomic_load_n(&m->shard[i].n, __ATOMIC_RELAXED);
 	return n;
+}
+
+uint64_t alloc_live_bytes(struct alloc_live *m)
+{
+	uint64_t b = 0;
+
+	for (int i = 0; i < ALLOC_LIVE_SHARDS; i++)
+		b += (uint64_t)__atomic_load_n(&m->shard[i].cap, __ATOMIC_RELAXED) * sizeof(struct alloc_live_entry);
+	return b;
 }
 
 void alloc_live_lock_all(struct alloc_live *m)

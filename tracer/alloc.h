@@ -1,4 +1,4 @@
-/* alloc.h - allocation tracking: the region's alloc section (byte layout), the tables, and the hooks libsonda calls.
+/* alloc.h - allocation tracking: the region's alloc section (byte layout) and its reader.
  *
  * The SONDA_SECTION_ALLOC section of a libsonda region (see region.h):
  *
@@ -97,25 +97,6 @@ static inline const uint64_t *sonda_alloc_frames(const struct sonda_alloc_site *
 {
 	return (const uint64_t *)(s + 1);
 }
-
-/* ---- the hooks libsonda.c calls (libsonda only, hidden) ---- */
-
-struct sonda_section;
-/* The section to reserve at region creation, starting at offset off. */
-void sonda__alloc_section(struct sonda_section *sec, uint64_t off);
-/* The region is mapped (at start and in a forked child): start tracking
- * when SONDA_ALLOC / SONDA_ALLOC_SAMPLE ask for it.  mono0 is the
- * region's start_mono_ns. */
-void sonda__alloc_attach(unsigned char *base, struct sonda_section *sec, int64_t mono0);
-/* Around sonda's own work (flush): the calling thread's allocations are
- * not tracked.  at_exit takes the "exit" snapshot (the leaks).  Returns
- * what sonda__alloc_quiet_end needs. */
-int sonda__alloc_quiet_begin(int at_exit);
-void sonda__alloc_quiet_end(int token);
-/* Fork: every lock taken before, released after, state reset in the child. */
-void sonda__alloc_fork_prepare(void);
-void sonda__alloc_fork_parent(void);
-void sonda__alloc_fork_child(void);
 
 /* ---- the reader (libregion) ---- */
 

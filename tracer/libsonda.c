@@ -25,13 +25,13 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+#include <cpuid.h>
 #include <x86intrin.h>
 
 #include "store/store.h"
-#include "tracer/alloc.h"
 #include "tracer/region.h"
 #include "tracer/sonda.h"
-#include "tracer/tracer.h"
+#include "tracer/internal.h"
 
 #define DEPTH_MAX 256		/* open tasks per thread */
 #define FDEPTH_MAX 1024		/* open instrumented functions per thread */
@@ -43,9 +43,6 @@
 #define NONE UINT32_MAX
 #define PERF_DATA_SIZE 4096	/* one page of context-switch records */
 
-#define TLS_IE __attribute__((tls_model("initial-exec")))
-#define likely(x) __builtin_expect(!!(x), 1)
-#define unlikely(x) __builtin_expect(!!(x), 0)
 #define barrier() __asm__ __volatile__("" ::: "memory")
 
 struct task_frame {
@@ -120,6 +117,7 @@ static struct tstate dead_marker;	/* tls of a thread that must record nothing */
 
 static struct sonda_span span_pool[SPAN_POOL];
 static _Atomic uint64_t span_free;	/* (generation << 32) | (index + 1) */
+static uint32_t span_fresh;	/* spans below this index have been handed out */
 static struct sonda_span span_dropped;	/* returned when the pool is empty */
 
 /* ---- clocks ---- */
@@ -140,56 +138,80 @@ static int64_t real_ns(void)
 	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
+static void tsc_rate_get(void);
+
 /* ns since start_mono_ns. */
 static inline int64_t now_ns(void)
 {
 	if (likely(g.tsc)) {
-		uint64_t d = __rdtsc() - g.tsc0;
+		uint64_t d;
+
+		if (unlikely(!__atomic_load_n(&g.mult, __ATOMIC_ACQUIRE)) && (tsc_rate_get(), !g.tsc))
+			return mono_ns() - g.mono0;
+		d = __rdtsc() - g.tsc0;
 		return (int64_t)(((unsigned __int128)d * g.mult) >> 32);
 	}
 	return mono_ns() - g.mono0;
 }
 
+/* An invariant TSC (constant rate, runs in deep sleep states): CPUID,
+ * not /proc/cpuinfo, whose read waits for every CPU's frequency. */
 static int tsc_usable(void)
 {
-	FILE *f = fopen("/proc/cpuinfo", "r");
-	char line[4096];
-	int ok = 0;
+	unsigned a, b, c, d;
 
-	if (!f)
+	if (__get_cpuid_max(0x80000000, NULL) < 0x80000007)
 		return 0;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, "flags", 5)) {
-			ok = strstr(line, " constant_tsc") && strstr(line, " nonstop_tsc");
-			break;
-		}
-	fclose(f);
-	return ok;
+	__cpuid(0x80000007, a, b, c, d);
+	(void)a;
+	(void)b;
+	(void)c;
+	return (d >> 8) & 1;
 }
 
-/* TSC ticks per ns over a 2 ms spin, each end bracketed by two clock reads
- * so the error is a few tens of ns in 2 ms (about 1e-5). */
-static void tsc_calibrate(void)
+/* The TSC's rate against CLOCK_MONOTONIC over at least 2 ms since start
+ * (the pair taken there), each end bracketed by two clock reads so the
+ * error is a few tens of ns in 2 ms (about 1e-5).  Done at the first
+ * timed event, not at start: a program that records no task never pays,
+ * and one that starts its first task 2 ms in does not spin at all. */
+static void tsc_rate_measure(void)
 {
-	int64_t a0, a1, b0, b1;
-	uint64_t t0, t1;
+	int64_t b0, b1;
+	uint64_t t1;
 
-	a0 = mono_ns();
-	t0 = __rdtsc();
-	a1 = mono_ns();
 	do {
 		b0 = mono_ns();
 		t1 = __rdtsc();
 		b1 = mono_ns();
-	} while (b0 - a1 < 2000000);
-	g.mono0 = a0 + (a1 - a0) / 2;
-	g.tsc0 = t0;
-	if (t1 <= t0) {
+	} while (b0 - g.mono0 < 2000000);
+	if (t1 <= g.tsc0) {
 		g.tsc = 0;
 		return;
 	}
-	g.mult = (uint64_t)((((unsigned __int128)((b0 + (b1 - b0) / 2) - g.mono0)) << 32) / (t1 - t0));
-	g.hdr->tsc_hz = (uint64_t)((double)(t1 - t0) * 1e9 / (double)((b0 + (b1 - b0) / 2) - g.mono0));
+	g.hdr->tsc_hz = (uint64_t)((double)(t1 - g.tsc0) * 1e9 / (double)((b0 + (b1 - b0) / 2) - g.mono0));
+	__atomic_store_n(&g.mult,
+			 (uint64_t)((((unsigned __int128)((b0 + (b1 - b0) / 2) - g.mono0)) << 32) / (t1 - g.tsc0)),
+			 __ATOMIC_RELEASE);
+}
+
+static pthread_once_t tsc_once = PTHREAD_ONCE_INIT;
+
+static __attribute__((noinline, cold)) void tsc_rate_get(void)
+{
+	pthread_once(&tsc_once, tsc_rate_measure);
+}
+
+/* The TSC at start_mono_ns; its rate comes later (tsc_rate_get). */
+static void tsc_calibrate(void)
+{
+	int64_t a0, a1;
+
+	a0 = mono_ns();
+	g.tsc0 = __rdtsc();
+	a1 = mono_ns();
+	g.mono0 = a0 + (a1 - a0) / 2;
+	g.mult = 0;
+	tsc_once = (pthread_once_t)PTHREAD_ONCE_INIT;
 }
 
 /* ---- CPU time without a system call ---- */
@@ -617,25 +639,34 @@ static void span_push(uint32_t i)
 	} while (!atomic_compare_exchange_weak(&span_free, &old, new));
 }
 
+/* A freed span, else one never used (the pool is not touched at start:
+ * its pages cost nothing until spans are used). */
 static struct sonda_span *span_pop(void)
 {
 	uint64_t old = atomic_load(&span_free), new;
-	uint32_t top;
+	uint32_t top, fresh;
 
 	do {
 		top = (uint32_t)old;
 		if (!top)
-			return NULL;
+			break;
 		new = (((old >> 32) + 1) << 32) | __atomic_load_n(&span_pool[top - 1].next, __ATOMIC_RELAXED);
 	} while (!atomic_compare_exchange_weak(&span_free, &old, new));
-	return &span_pool[top - 1];
+	if (top)
+		return &span_pool[top - 1];
+	fresh = __atomic_load_n(&span_fresh, __ATOMIC_RELAXED);
+	do {
+		if (fresh >= SPAN_POOL)
+			return NULL;
+	} while (!__atomic_compare_exchange_n(&span_fresh, &fresh, fresh + 1, 1, __ATOMIC_RELAXED,
+					      __ATOMIC_RELAXED));
+	return &span_pool[fresh];
 }
 
 static void span_pool_init(void)
 {
 	atomic_store(&span_free, 0);
-	for (uint32_t i = SPAN_POOL; i-- > 0;)
-		span_push(i);
+	__atomic_store_n(&span_fresh, 0, __ATOMIC_RELAXED);
 }
 
 sonda_span *sonda_span_start(const char *name)

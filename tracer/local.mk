@@ -11,7 +11,7 @@ tracer_libregion_la_CFLAGS = $(AM_CFLAGS) $(ELF_CFLAGS) $(DW_CFLAGS)
 tracer_libregion_la_LIBADD = $(ELF_LIBS) $(DW_LIBS)
 
 lib_LTLIBRARIES += tracer/libsonda.la
-tracer_libsonda_la_SOURCES = tracer/libsonda.c tracer/sonda.h tracer/region.h tracer/tracer.h
+tracer_libsonda_la_SOURCES = tracer/libsonda.c tracer/sonda.h tracer/region.h tracer/internal.h
 # -O2 whatever the build's CFLAGS: the hooks' cost is a promise.
 tracer_libsonda_la_CFLAGS = $(AM_CFLAGS) -O2 -fno-instrument-functions
 tracer_libsonda_la_LIBADD = tracer/libregion.la store/libstore.la $(SQLITE_LIBS) $(ELF_LIBS) $(DL_LIBS)
@@ -30,7 +30,9 @@ tests_unit_test_tracer_region_LDADD = tracer/libregion.la $(unit_ldadd) $(ELF_LI
 # interposed.  Frame pointers kept so a frame-pointer walk passes through
 # our own frames to the caller's.
 noinst_LTLIBRARIES += tracer/liballoc.la
-tracer_liballoc_la_SOURCES = tracer/alloc.c tracer/alloc.h tracer/alloc-table.c tracer/alloc-table.h
+tracer_liballoc_la_SOURCES = tracer/alloc-hooks.c tracer/alloc-track.c tracer/alloc-stack.c \
+	tracer/alloc-sample.c tracer/alloc-snap.c tracer/alloc-life.c tracer/alloc-table.c \
+	tracer/alloc.h tracer/internal.h
 tracer_liballoc_la_CFLAGS = $(AM_CFLAGS) $(UNWIND_CFLAGS) -O2 -fno-omit-frame-pointer -fno-instrument-functions
 EXTRA_DIST += $(wildcard $(srcdir)/tests/fixtures/alloc/*.c) $(wildcard $(srcdir)/tests/fixtures/alloc/*.cc)
 check_PROGRAMS += tests/unit/test-alloc-table

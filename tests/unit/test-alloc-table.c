@@ -7,7 +7,7 @@
 #include <sys/mman.h>
 
 #include "tests/unit/unit.h"
-#include "tracer/alloc-table.h"
+#include "tracer/internal.h"
 
 static struct alloc_live live;
 

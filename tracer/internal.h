@@ -1,0 +1,238 @@
+/* internal.h - libsonda's private interface between its parts (not installed); sonda.h and region.h are the public contracts.
+ *
+ * Allocation tracking (alloc-*.c) runs inside malloc and free: everything
+ * it calls with the thread's guard set must not allocate, must not block
+ * for long and must count what it cannot do.
+ */
+#ifndef SONDA_TRACER_INTERNAL_H
+#define SONDA_TRACER_INTERNAL_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tracer/alloc.h"
+#include "tracer/region.h"
+
+#define TLS_IE __attribute__((tls_model("initial-exec")))
+#define HIDDEN __attribute__((visibility("hidden")))
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+/* In a sanitizer build the entry points run before ASan has initialized
+ * (its own start-up calls free); only code reached once tracking is on,
+ * after every constructor before ours, is instrumented. */
+#define NOASAN __attribute__((no_sanitize_address))
+
+/* ---- the region (libsonda.c) ---- */
+
+/* The region this process writes, NULL when libsonda is inactive. */
+const char *sonda__region_path(void) HIDDEN;
+/* The mapped start of this process's section of that kind (and its table
+ * entry in *sec), or NULL. */
+void *sonda__section(uint32_t kind, struct sonda_section **sec) HIDDEN;
+
+/* ---- allocation tracking: what libsonda.c calls (alloc-life.c) ---- */
+
+struct sonda_section;
+/* The section to reserve at region creation, starting at offset off. */
+void sonda__alloc_section(struct sonda_section *sec, uint64_t off) HIDDEN;
+/* The region is mapped (at start and in a forked child): start tracking
+ * when SONDA_ALLOC / SONDA_ALLOC_SAMPLE ask for it.  mono0 is the
+ * region's start_mono_ns. */
+void sonda__alloc_attach(unsigned char *base, struct sonda_section *sec, int64_t mono0) HIDDEN;
+/* Around sonda's own work (flush): the calling thread's allocations are
+ * not tracked.  at_exit takes the "exit" snapshot (the leaks).  Returns
+ * what sonda__alloc_quiet_end needs. */
+int sonda__alloc_quiet_begin(int at_exit) HIDDEN;
+void sonda__alloc_quiet_end(int token) HIDDEN;
+/* Fork: every lock taken before, released after, state reset in the child. */
+void sonda__alloc_fork_prepare(void) HIDDEN;
+void sonda__alloc_fork_parent(void) HIDDEN;
+void sonda__alloc_fork_child(void) HIDDEN;
+
+/* ---- allocation tracking: state shared by its parts ---- */
+
+/* alloc_hot.mode: one load tells a hook whether it can go straight to the
+ * real allocator (0) or, sampling, decide with its thread's countdown. */
+#define ALLOC_BOOT 1		/* the real functions are not resolved yet */
+#define ALLOC_ON 2		/* tracking */
+#define ALLOC_SAMPLE 4		/* sampling (with ALLOC_ON) */
+#define ALLOC_PENDING 8		/* SIGUSR2 seen: take a snapshot */
+#define ALLOC_SAMPLING (ALLOC_ON | ALLOC_SAMPLE)
+
+/* What every hook reads, in one cache line that only start, stop, a
+ * sampled block and SIGUSR2 write. */
+struct alloc_hot {
+	int mode;
+	uint32_t sampled_live;	/* sampled blocks in the live map */
+	void *(*malloc)(size_t);
+	void *(*calloc)(size_t, size_t);
+	void *(*realloc)(void *, size_t);
+	void (*free)(void *);
+} __attribute__((aligned(64)));
+extern struct alloc_hot alloc_hot HIDDEN;
+
+/* The sampling filter: how many sampled blocks live per pointer-hash
+ * slot, so the free of an unsampled block costs one load once any
+ * sampled block is live, none before. */
+#define ALLOC_FILTER_SLOTS (1u << 12)
+extern uint8_t alloc_filter[ALLOC_FILTER_SLOTS] HIDDEN;
+
+NOASAN static inline uint32_t alloc_filter_slot(uint64_t p)
+{
+	return (uint32_t)(((p >> 4) * 0x9e3779b97f4a7c15ull) >> 40) & (ALLOC_FILTER_SLOTS - 1);
+}
+
+NOASAN static inline int alloc_maybe_sampled(const void *p)
+{
+	return __atomic_load_n(&alloc_hot.sampled_live, __ATOMIC_RELAXED) &&
+	       __atomic_load_n(&alloc_filter[alloc_filter_slot((uint64_t)(uintptr_t)p)], __ATOMIC_RELAXED);
+}
+
+enum { ALLOC_UNWIND_FP = 1, ALLOC_UNWIND_LIBUNWIND = 2 };
+
+struct alloc_sites {
+	struct sonda_alloc_header *hdr;
+	unsigned char *entries;	/* hdr->sites_max entries of hdr->site_size */
+	uint32_t *index;	/* site index, 0 = empty (site 0 is never indexed) */
+	uint32_t mask;		/* index slots - 1 */
+	int lock;		/* held while a site is appended */
+};
+
+/* Process-wide tracker state, written at start, attach and fork. */
+struct alloc_state {
+	int unwinder;
+	uint32_t nframes;
+	uint64_t mean;		/* sampling: bytes between samples on average */
+	double inv_mean;
+	int64_t mono0;
+	int attached;
+	struct sonda_alloc_header *hdr;
+	unsigned char *snaps;
+	struct alloc_sites sites;
+	uint64_t self_lo, self_hi;	/* libsonda's code: frames there are skipped */
+	int snap_lock;
+	unsigned sigusr2_count;
+};
+extern struct alloc_state alloc_g HIDDEN;
+
+struct alloc_tls {
+	int guard;		/* inside a tracked call or sonda's own work */
+	int ready;
+	uint64_t until;		/* sampling: bytes before the next sample point */
+	uint64_t rng;
+	uint64_t stack_lo, stack_hi;	/* frame-pointer walks stay inside */
+};
+extern __thread struct alloc_tls alloc_t TLS_IE HIDDEN;
+
+/* alloc-track.c: accounting, with the guard held */
+void alloc_track(void *p, size_t n) HIDDEN;
+/* Forgets p (before the real free sees it); 1 with its entry when it was tracked. */
+struct alloc_live_entry;
+int alloc_untrack(void *p, struct alloc_live_entry *e) HIDDEN;
+void alloc_charge_free(const struct alloc_live_entry *e) HIDDEN;
+/* Puts back a block whose realloc failed. */
+void alloc_retrack(void *p, const struct alloc_live_entry *e) HIDDEN;
+void alloc_count_failed(void) HIDDEN;
+void alloc_live_reset(void) HIDDEN;
+void alloc_live_lock(void) HIDDEN;
+void alloc_live_unlock(void) HIDDEN;
+
+/* alloc-stack.c */
+void alloc_stack_setup(void) HIDDEN;
+void alloc_stack_thread(void) HIDDEN;
+uint32_t alloc_stack_capture(uint64_t *out) HIDDEN;
+
+/* alloc-sample.c */
+void alloc_sample_thread(void) HIDDEN;
+uint64_t alloc_sample_gap(void) HIDDEN;
+void alloc_sample_weight(uint64_t n, uint64_t *count, uint64_t *bytes) HIDDEN;
+void alloc_filter_add(uint64_t p, int d) HIDDEN;
+void alloc_filter_reset(void) HIDDEN;
+
+/* alloc-snap.c */
+int alloc_snap_take(const char *label) HIDDEN;
+void alloc_snap_pending(void) HIDDEN;
+void alloc_snap_signal_install(void) HIDDEN;
+
+/* alloc-hooks.c */
+int alloc_resolve(void) HIDDEN;
+
+/* ---- alloc-table.c: call sites (in the region) and live pointers ----
+ *
+ * Both are called from inside malloc and free, with the caller's guard
+ * set: they never call malloc (memory comes from mmap), never block
+ * except on a shard lock held for a bounded time by a thread that is
+ * itself not blocked, and count what they cannot hold. */
+
+/* hdr is a zeroed page in the region, entries the site area (bytes long).
+ * Returns 0, or -1 when the index cannot be mapped. */
+int alloc_sites_init(struct alloc_sites *t, struct sonda_alloc_header *hdr, unsigned char *entries,
+		     uint64_t bytes, uint32_t nframes);
+void alloc_sites_free(struct alloc_sites *t);
+static inline struct sonda_alloc_site *alloc_site(const struct alloc_sites *t, uint32_t i)
+{
+	return (struct sonda_alloc_site *)(t->entries + (uint64_t)i * t->hdr->site_size);
+}
+uint64_t alloc_stack_hash(const uint64_t *frames, uint32_t n);
+/* The site of a stack, added when new; 0 (the overflow site) when the
+ * table is full (counted in hdr->sites_dropped).  Lock-free when found. */
+uint32_t alloc_site_find(struct alloc_sites *t, uint64_t hash, const uint64_t *frames, uint32_t n);
+/* Charge an allocation or a free of `bytes` (count in count units). */
+void alloc_site_add(struct alloc_sites *t, uint32_t site, uint64_t count, uint64_t bytes);
+void alloc_site_sub(struct alloc_sites *t, uint32_t site, uint64_t count, uint64_t bytes);
+
+/* Live pointers: pointer -> (site, size), sharded by pointer hash, open
+ * addressing at a load of 3/8 to 3/4: 21 to 43 bytes per live pointer. */
+#define ALLOC_LIVE_SHARDS 256
+#define ALLOC_LIVE_SITE_BITS 24
+#define ALLOC_LIVE_SIZE_MAX ((1ull << (64 - ALLOC_LIVE_SITE_BITS)) - 1)
+
+struct alloc_live_entry {
+	uint64_t ptr;		/* 0 = empty */
+	uint64_t val;		/* size << ALLOC_LIVE_SITE_BITS | site */
+};
+
+struct alloc_live_shard {
+	int lock;
+	uint32_t n;
+	uint32_t cap;		/* slots, a power of two, 0 until the first insert */
+	uint32_t cap_max;
+	struct alloc_live_entry *v;
+	char pad[40];
+} __attribute__((aligned(64)));
+
+struct alloc_live {
+	struct alloc_live_shard shard[ALLOC_LIVE_SHARDS];
+};
+
+/* slots_max bounds each shard (a power of two). */
+void alloc_live_init(struct alloc_live *m, uint32_t slots_max);
+void alloc_live_free(struct alloc_live *m);
+/* Adds ptr.  Returns 0, 1 when ptr was already there (its old entry in
+ * *old: a block freed behind our back), -1 when there is no room. */
+int alloc_live_put(struct alloc_live *m, uint64_t ptr, uint32_t site, uint64_t size,
+		   struct alloc_live_entry *old);
+/* Removes ptr; 1 with its entry in *out, 0 when it was not there. */
+int alloc_live_take(struct alloc_live *m, uint64_t ptr, struct alloc_live_entry *out);
+uint64_t alloc_live_count(struct alloc_live *m);
+/* Bytes of memory the map holds now (its slot arrays). */
+uint64_t alloc_live_bytes(struct alloc_live *m);
+/* Every shard locked (fork), then unlocked. */
+void alloc_live_lock_all(struct alloc_live *m);
+void alloc_live_unlock_all(struct alloc_live *m);
+
+static inline uint32_t alloc_live_site(const struct alloc_live_entry *e)
+{
+	return (uint32_t)(e->val & ((1u << ALLOC_LIVE_SITE_BITS) - 1));
+}
+
+static inline uint64_t alloc_live_size(const struct alloc_live_entry *e)
+{
+	return e->val >> ALLOC_LIVE_SITE_BITS;
+}
+
+void alloc_spin_lock(int *l);
+void alloc_spin_unlock(int *l);
+
+#endif
