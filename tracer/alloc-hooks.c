@@ -2,9 +2,9 @@
  *
  * The fast path of every hook is one load of alloc_hot.mode: 0 sends the
  * call straight to the real allocator; sampling, an allocation below the
- * thread's countdown only lowers it, and a free of a block not sampled
- * costs one more load (none while no sampled block is live).  No lock, no
- * hash table, no frame: the fast paths end in tail calls.
+ * thread's countdown only lowers it, and a free tells a sampled block by
+ * its address (page aligned: see alloc_maybe_sampled).  No lock, no hash
+ * table, no frame: the fast paths end in tail calls.
  *
  * Every tracked path first checks the thread's re-entrancy guard:
  * anything sonda does inside a hook (unwinding, mmap of a table, the
@@ -133,24 +133,66 @@ NOASAN static inline void leave(int e)
 	errno = e;
 }
 
+static inline int sampling(void)
+{
+	return alloc_hot.mode & ALLOC_SAMPLE;
+}
+
+/* An alignment that marks a sampled block (see alloc_maybe_sampled). */
+static inline size_t sample_align(size_t align)
+{
+	return align < ALLOC_SAMPLE_ALIGN ? ALLOC_SAMPLE_ALIGN : align;
+}
+
+/* A sampled realloc: the new block page aligned, the old one freed only
+ * once the copy is made (NULL: p is intact). */
+static void *realloc_aligned(void *p, size_t n)
+{
+	void *q = real_memalign(ALLOC_SAMPLE_ALIGN, n);
+	size_t old;
+
+	if (q && p) {
+		old = real_malloc_usable_size(p);
+		memcpy(q, p, old < n ? old : n);
+		hot.free(p);
+	}
+	return q;
+}
+
 /* The tracked paths are out of line and reached by tail calls, so the
  * frame below theirs is the caller's, as a frame-pointer walk needs. */
 static __attribute__((noinline)) void *malloc_slow(size_t n)
 {
 	void *p;
-	int e;
+	int e, due;
 
 	if (unlikely(alloc_resolve() < 0))
 		return arena_alloc(n, 16);
 	if (!enter())
 		return hot.malloc(n);
-	p = hot.malloc(n);
+	due = alloc_due(n);
+	p = due && sampling() ? real_memalign(ALLOC_SAMPLE_ALIGN, n) : hot.malloc(n);
 	e = errno;
-	if (p)
-		alloc_track(p, n);
-	else
+	if (!p)
 		alloc_count_failed();
+	else if (due)
+		alloc_track(p, n);
 	leave(e);
+	return p;
+}
+
+static void *calloc_sampled(size_t k, size_t n)
+{
+	size_t b;
+	void *p;
+
+	if (__builtin_mul_overflow(k, n, &b)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	p = real_memalign(ALLOC_SAMPLE_ALIGN, b);
+	if (p)
+		memset(p, 0, b);
 	return p;
 }
 
@@ -158,7 +200,7 @@ static __attribute__((noinline)) void *calloc_slow(size_t k, size_t n)
 {
 	void *p;
 	size_t b;
-	int e;
+	int e, due;
 
 	if (unlikely(alloc_resolve() < 0)) {
 		if (__builtin_mul_overflow(k, n, &b))
@@ -167,12 +209,13 @@ static __attribute__((noinline)) void *calloc_slow(size_t k, size_t n)
 	}
 	if (!enter())
 		return hot.calloc(k, n);
-	p = hot.calloc(k, n);
+	due = alloc_due(__builtin_mul_overflow(k, n, &b) ? SIZE_MAX : b);
+	p = due && sampling() ? calloc_sampled(k, n) : hot.calloc(k, n);
 	e = errno;
-	if (p)
-		alloc_track(p, k * n);
-	else
+	if (!p)
 		alloc_count_failed();
+	else if (due)
+		alloc_track(p, k * n);
 	leave(e);
 	return p;
 }
@@ -200,12 +243,13 @@ static __attribute__((noinline)) void free_slow(void *p)
 static void *realloc_tracked(void *p, size_t n)
 {
 	struct alloc_live_entry e;
-	int had = 0, err;
+	int had = 0, err, due;
 	void *q;
 
 	if (p)
 		had = alloc_untrack(p, &e);
-	q = hot.realloc(p, n);
+	due = n && alloc_due(n);
+	q = due && sampling() ? realloc_aligned(p, n) : hot.realloc(p, n);
 	err = errno;
 	if (!q && n && p) {
 		if (had)	/* failed: the old block is intact, put it back */
@@ -214,9 +258,9 @@ static void *realloc_tracked(void *p, size_t n)
 	} else {
 		if (had)
 			alloc_charge_free(&e);
-		if (q)
+		if (q && due)
 			alloc_track(q, n);
-		else if (n)
+		else if (!q && n)
 			alloc_count_failed();
 	}
 	errno = err;
@@ -316,10 +360,11 @@ NOASAN void *reallocarray(void *p, size_t k, size_t n)
 }
 
 /* The rare aligned family is tracked in line: its frame stays below the
- * tracker's, and its return address (in libsonda) is skipped. */
+ * tracker's, and its return address (in libsonda) is skipped.  `due`
+ * says the call is recorded; sampled blocks get a page alignment. */
 NOASAN int posix_memalign(void **out, size_t align, size_t n)
 {
-	int rc, e;
+	int rc, e, due;
 
 	if (unlikely(alloc_resolve() < 0)) {
 		void *p = arena_alloc(n, align);
@@ -332,11 +377,12 @@ NOASAN int posix_memalign(void **out, size_t align, size_t n)
 	if (!enter())
 		return real_posix_memalign(out, align, n);
 	e = errno;
-	rc = real_posix_memalign(out, align, n);
-	if (rc == 0)
-		alloc_track(*out, n);
-	else
+	due = alloc_due(n);
+	rc = real_posix_memalign(out, due && sampling() ? sample_align(align) : align, n);
+	if (rc != 0)
 		alloc_count_failed();
+	else if (due)
+		alloc_track(*out, n);
 	leave(e);
 	return rc;
 }
@@ -345,23 +391,27 @@ NOASAN int posix_memalign(void **out, size_t align, size_t n)
 	NOASAN void *name params                                        \
 	{                                                               \
 		void *p;                                                \
-		int e;                                                  \
+		int e, due = 0;                                         \
 		if (unlikely(alloc_resolve() < 0))                      \
 			return boot;                                    \
 		if (!enter())                                           \
 			return real_##name args;                        \
+		due = alloc_due(size);                                  \
 		p = real_##name args;                                   \
 		e = errno;                                              \
-		if (p)                                                  \
-			alloc_track(p, size);                           \
-		else                                                    \
+		if (!p)                                                 \
 			alloc_count_failed();                           \
+		else if (due)                                           \
+			alloc_track(p, size);                           \
 		leave(e);                                               \
 		return p;                                               \
 	}
 
-ALIGNED_HOOK(aligned_alloc, (size_t align, size_t n), (align, n), n, arena_alloc(n, align))
-ALIGNED_HOOK(memalign, (size_t align, size_t n), (align, n), n, arena_alloc(n, align))
+/* inside a hook, `align` is raised for a sampled block (valloc and
+ * pvalloc are page aligned already) */
+#define ALIGN_FOR(align) (due && sampling() ? sample_align(align) : (align))
+ALIGNED_HOOK(aligned_alloc, (size_t align, size_t n), (ALIGN_FOR(align), n), n, arena_alloc(n, align))
+ALIGNED_HOOK(memalign, (size_t align, size_t n), (ALIGN_FOR(align), n), n, arena_alloc(n, align))
 ALIGNED_HOOK(valloc, (size_t n), (n), n, arena_alloc(n, 4096))
 ALIGNED_HOOK(pvalloc, (size_t n), (n), n, arena_alloc(n, 4096))
 

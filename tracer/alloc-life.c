@@ -55,7 +55,6 @@ static int start(uint32_t nframes, uint64_t mean)
 	if (alloc_sites_init(&A.sites, h, (unsigned char *)h + 4096, SONDA_ALLOC_SITE_BYTES, A.nframes) < 0)
 		return -1;
 	alloc_live_reset();
-	alloc_filter_reset();
 	alloc_stack_setup();
 	A.mean = mean;
 	A.inv_mean = mean ? 1.0 / (double)mean : 0;
@@ -154,7 +153,6 @@ HIDDEN void sonda__alloc_fork_child(void)
 		return;
 	alloc_live_reset();
 	alloc_sites_free(&A.sites);
-	alloc_filter_reset();
 }
 
 /* ---- public API ---- */

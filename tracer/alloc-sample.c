@@ -1,9 +1,8 @@
-/* alloc-sample.c - sampling by bytes: a Poisson process over allocated bytes per thread, unbiased weights, and the filter of sampled blocks. */
+/* alloc-sample.c - sampling by bytes: a Poisson process over allocated bytes per thread, and unbiased weights. */
 #include "config.h"
 
 #include <math.h>
 #include <stdint.h>
-#include <string.h>
 #include <time.h>
 #include <unistd.h>
 #include <sys/syscall.h>
@@ -12,10 +11,6 @@
 
 #define T alloc_t
 #define A alloc_g
-
-/* A counter per slot that reaches 255 stays there (its slot then always
- * takes the live map's path). */
-HIDDEN uint8_t alloc_filter[ALLOC_FILTER_SLOTS] __attribute__((aligned(64)));
 
 static uint64_t rng_next(void)
 {
@@ -66,24 +61,4 @@ HIDDEN void alloc_sample_weight(uint64_t n, uint64_t *count, uint64_t *bytes)
 	}
 	*count = (uint64_t)llround((double)(1u << SONDA_ALLOC_SAMPLE_SHIFT) / p);
 	*bytes = (uint64_t)llround((double)n / p);
-}
-
-/* A sampled block enters (d = 1) or leaves (d = -1) the live map. */
-HIDDEN void alloc_filter_add(uint64_t p, int d)
-{
-	uint8_t *c = &alloc_filter[alloc_filter_slot(p)], v = __atomic_load_n(c, __ATOMIC_RELAXED);
-
-	if (d > 0)
-		__atomic_fetch_add(&alloc_hot.sampled_live, 1, __ATOMIC_RELAXED);
-	else
-		__atomic_fetch_sub(&alloc_hot.sampled_live, 1, __ATOMIC_RELAXED);
-	while (v != 255 && !(d < 0 && v == 0) &&
-	       !__atomic_compare_exchange_n(c, &v, (uint8_t)(v + d), 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-		;
-}
-
-HIDDEN void alloc_filter_reset(void)
-{
-	memset(alloc_filter, 0, sizeof(alloc_filter));
-	alloc_hot.sampled_live = 0;
 }

@@ -29,9 +29,10 @@ HIDDEN void alloc_charge_free(const struct alloc_live_entry *e)
 	alloc_site_sub(&A.sites, alloc_live_site(e), count, bytes);
 }
 
-/* Sampling: whether this allocation is a sample point (and the next drawn). */
-static int sample_due(size_t n)
+HIDDEN int alloc_due(size_t n)
 {
+	if (unlikely(!T.ready))
+		thread_ready();
 	if (!(alloc_hot.mode & ALLOC_SAMPLE))
 		return 1;
 	if (n < T.until) {
@@ -53,8 +54,6 @@ static void live_put(void *p, uint32_t site, uint64_t n)
 		alloc_charge_free(&old);
 	} else if (rc < 0) {
 		__atomic_fetch_add(&A.hdr->live_dropped, 1, __ATOMIC_RELAXED);
-	} else if (alloc_hot.mode & ALLOC_SAMPLE) {
-		alloc_filter_add((uint64_t)(uintptr_t)p, 1);
 	}
 }
 
@@ -63,10 +62,6 @@ HIDDEN void alloc_track(void *p, size_t n)
 	uint64_t frames[SONDA_ALLOC_FRAMES_MAX], count, bytes;
 	uint32_t nf, site;
 
-	if (unlikely(!T.ready))
-		thread_ready();
-	if (!sample_due(n))
-		return;
 	alloc_sample_weight(n, &count, &bytes);
 	nf = alloc_stack_capture(frames);
 	site = alloc_site_find(&A.sites, alloc_stack_hash(frames, nf), frames, nf);
@@ -76,18 +71,15 @@ HIDDEN void alloc_track(void *p, size_t n)
 
 HIDDEN int alloc_untrack(void *p, struct alloc_live_entry *e)
 {
-	uint64_t u = (uint64_t)(uintptr_t)p;
 	int sampling = alloc_hot.mode & ALLOC_SAMPLE;
 
 	if (sampling && !alloc_maybe_sampled(p))
 		return 0;
-	if (!alloc_live_take(&live, u, e)) {
+	if (!alloc_live_take(&live, (uint64_t)(uintptr_t)p, e)) {
 		if (!sampling)
 			__atomic_fetch_add(&A.hdr->frees_unknown, 1, __ATOMIC_RELAXED);
 		return 0;
 	}
-	if (sampling)
-		alloc_filter_add(u, -1);
 	return 1;
 }
 
@@ -95,9 +87,7 @@ HIDDEN void alloc_retrack(void *p, const struct alloc_live_entry *e)
 {
 	struct alloc_live_entry old;
 
-	if (alloc_live_put(&live, (uint64_t)(uintptr_t)p, alloc_live_site(e), alloc_live_size(e), &old) == 0 &&
-	    (alloc_hot.mode & ALLOC_SAMPLE))
-		alloc_filter_add((uint64_t)(uintptr_t)p, 1);
+	alloc_live_put(&live, (uint64_t)(uintptr_t)p, alloc_live_site(e), alloc_live_size(e), &old);
 }
 
 HIDDEN void alloc_count_failed(void)

@@ -60,11 +60,10 @@ void sonda__alloc_fork_child(void) HIDDEN;
 #define ALLOC_PENDING 8		/* SIGUSR2 seen: take a snapshot */
 #define ALLOC_SAMPLING (ALLOC_ON | ALLOC_SAMPLE)
 
-/* What every hook reads, in one cache line that only start, stop, a
- * sampled block and SIGUSR2 write. */
+/* What every hook reads, in one cache line that only start, stop and
+ * SIGUSR2 write. */
 struct alloc_hot {
 	int mode;
-	uint32_t sampled_live;	/* sampled blocks in the live map */
 	void *(*malloc)(size_t);
 	void *(*calloc)(size_t, size_t);
 	void *(*realloc)(void *, size_t);
@@ -72,21 +71,15 @@ struct alloc_hot {
 } __attribute__((aligned(64)));
 extern struct alloc_hot alloc_hot HIDDEN;
 
-/* The sampling filter: how many sampled blocks live per pointer-hash
- * slot, so the free of an unsampled block costs one load once any
- * sampled block is live, none before. */
-#define ALLOC_FILTER_SLOTS (1u << 12)
-extern uint8_t alloc_filter[ALLOC_FILTER_SLOTS] HIDDEN;
-
-NOASAN static inline uint32_t alloc_filter_slot(uint64_t p)
-{
-	return (uint32_t)(((p >> 4) * 0x9e3779b97f4a7c15ull) >> 40) & (ALLOC_FILTER_SLOTS - 1);
-}
+/* Sampling: sampled blocks are allocated page aligned (and none but
+ * them, short of the program's own page-aligned blocks), so the free of a
+ * block that is not page aligned needs no look-up: one test of its
+ * address.  No header, no table on the fast path. */
+#define ALLOC_SAMPLE_ALIGN 4096
 
 NOASAN static inline int alloc_maybe_sampled(const void *p)
 {
-	return __atomic_load_n(&alloc_hot.sampled_live, __ATOMIC_RELAXED) &&
-	       __atomic_load_n(&alloc_filter[alloc_filter_slot((uint64_t)(uintptr_t)p)], __ATOMIC_RELAXED);
+	return p && ((uintptr_t)p & (ALLOC_SAMPLE_ALIGN - 1)) == 0;
 }
 
 enum { ALLOC_UNWIND_FP = 1, ALLOC_UNWIND_LIBUNWIND = 2 };
@@ -126,6 +119,8 @@ struct alloc_tls {
 extern __thread struct alloc_tls alloc_t TLS_IE HIDDEN;
 
 /* alloc-track.c: accounting, with the guard held */
+/* Whether an allocation of n bytes is recorded (sampling: a sample point). */
+int alloc_due(size_t n) HIDDEN;
 void alloc_track(void *p, size_t n) HIDDEN;
 /* Forgets p (before the real free sees it); 1 with its entry when it was tracked. */
 struct alloc_live_entry;
@@ -147,8 +142,6 @@ uint32_t alloc_stack_capture(uint64_t *out) HIDDEN;
 void alloc_sample_thread(void) HIDDEN;
 uint64_t alloc_sample_gap(void) HIDDEN;
 void alloc_sample_weight(uint64_t n, uint64_t *count, uint64_t *bytes) HIDDEN;
-void alloc_filter_add(uint64_t p, int d) HIDDEN;
-void alloc_filter_reset(void) HIDDEN;
 
 /* alloc-snap.c */
 int alloc_snap_take(const char *label) HIDDEN;
