@@ -61,7 +61,20 @@ uint32_t store_snapshot_add(struct store_profile *p, uint32_t session, const cha
 	s->session = session;
 	s->label = l;
 	s->time_ns = time_ns;
+	s->live_bytes = s->peak_bytes = 0;
 	return id;
+}
+
+void store_snapshot_set_traced(struct store_profile *p, uint32_t id, uint64_t live_bytes,
+			       uint64_t peak_bytes)
+{
+	struct store_snapshot *s;
+
+	if (!id || id >= p->snapshots.n)
+		return;
+	s = &VEC_AT(p->snapshots, struct store_snapshot, id);
+	s->live_bytes = live_bytes;
+	s->peak_bytes = peak_bytes;
 }
 
 const struct store_snapshot *store_snapshot_get(const struct store_profile *p, uint32_t id)

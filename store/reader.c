@@ -293,19 +293,25 @@ static int load_snapshots(struct loader *l)
 	sqlite3_stmt *s;
 	int rc;
 
-	if (prepare(l, "SELECT id, session, label, time_ns FROM snapshots WHERE id > 0 ORDER BY id",
+	/* live_bytes and peak_bytes were added to schema 1 later: a store
+	 * without them reads as zeros */
+	if (sqlite3_prepare_v2(l->db, "SELECT id, session, label, time_ns, live_bytes, peak_bytes"
+			       " FROM snapshots WHERE id > 0 ORDER BY id", -1, &s, NULL) != SQLITE_OK &&
+	    prepare(l, "SELECT id, session, label, time_ns, 0, 0 FROM snapshots WHERE id > 0 ORDER BY id",
 		    &s) < 0)
 		return -1;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		uint32_t session = col_u32(s, 1);
+		uint32_t session = col_u32(s, 1), id;
 
 		if (sqlite3_column_int64(s, 0) != store_nsnapshots(l->p) ||
 		    session >= store_nsessions(l->p) ||
-		    store_snapshot_add(l->p, session, col_text(s, 2), sqlite3_column_int64(s, 3)) !=
+		    (id = store_snapshot_add(l->p, session, col_text(s, 2), sqlite3_column_int64(s, 3))) !=
 			    sqlite3_column_int64(s, 0)) {
 			sqlite3_finalize(s);
 			return corrupt(l, "snapshots");
 		}
+		store_snapshot_set_traced(l->p, id, (uint64_t)sqlite3_column_int64(s, 4),
+					  (uint64_t)sqlite3_column_int64(s, 5));
 	}
 	sqlite3_finalize(s);
 	if (rc != SQLITE_DONE)

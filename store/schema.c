@@ -39,7 +39,8 @@ static const char tables_sql[] =
 	" bytes INTEGER NOT NULL, live_count INTEGER NOT NULL, live_bytes INTEGER NOT NULL,"
 	" peak_bytes INTEGER NOT NULL);\n"
 	"CREATE TABLE snapshots(id INTEGER PRIMARY KEY, session INTEGER NOT NULL,"
-	" label TEXT NOT NULL, time_ns INTEGER NOT NULL);\n"
+	" label TEXT NOT NULL, time_ns INTEGER NOT NULL,"
+	" live_bytes INTEGER NOT NULL DEFAULT 0, peak_bytes INTEGER NOT NULL DEFAULT 0);\n"
 	"CREATE TABLE snapshot_sites(snapshot INTEGER NOT NULL, callsite INTEGER NOT NULL,"
 	" allocs INTEGER NOT NULL, bytes INTEGER NOT NULL, live_count INTEGER NOT NULL,"
 	" live_bytes INTEGER NOT NULL);\n"
@@ -51,7 +52,7 @@ static const char tables_sql[] =
 	"INSERT INTO callsites VALUES(0, 0, 0, 0);\n"
 	"INSERT INTO sessions VALUES(0, 0, '', '', '', '', 0, 0, 0, 0, 0, 0, '');\n"
 	"INSERT INTO threads VALUES(0, 0, 0, '', '');\n"
-	"INSERT INTO snapshots VALUES(0, 0, '', 0);\n";
+	"INSERT INTO snapshots VALUES(0, 0, '', 0, 0, 0);\n";
 
 /* Views.  Every one sums samples rows: one key may be written as several
  * rows (one per writer sync).  Walks up the call-site tree only follow

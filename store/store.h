@@ -146,6 +146,10 @@ struct store_snapshot {
 	uint32_t session;
 	const char *label;
 	int64_t time_ns;	/* since session start */
+	/* process-wide traced memory at that moment (tracemalloc's
+	 * get_traced_memory): bytes live and the most ever live; 0 in stores
+	 * written before these columns */
+	uint64_t live_bytes, peak_bytes;
 };
 
 struct store_snapshot_site {
@@ -226,6 +230,9 @@ uint32_t store_nallocs(const struct store_profile *p);
 const struct store_alloc *store_alloc_get(const struct store_profile *p, uint32_t i);
 uint32_t store_snapshot_add(struct store_profile *p, uint32_t session, const char *label,
 			    int64_t time_ns);
+/* Sets a snapshot's process-wide live and peak bytes. */
+void store_snapshot_set_traced(struct store_profile *p, uint32_t id, uint64_t live_bytes,
+			       uint64_t peak_bytes);
 const struct store_snapshot *store_snapshot_get(const struct store_profile *p, uint32_t id);
 uint32_t store_nsnapshots(const struct store_profile *p);
 void store_snapshot_site_add(struct store_profile *p, const struct store_snapshot_site *s);

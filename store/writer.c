@@ -68,7 +68,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 	"INSERT INTO samples VALUES(?, ?, ?, ?, ?, ?)",
 	"INSERT OR REPLACE INTO task_stats VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 	"INSERT OR REPLACE INTO allocs VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)",
-	"INSERT OR REPLACE INTO snapshots VALUES(?, ?, ?, ?)",
+	"INSERT OR REPLACE INTO snapshots VALUES(?, ?, ?, ?, ?, ?)",
 	"INSERT INTO snapshot_sites VALUES(?, ?, ?, ?, ?, ?)",
 	"INSERT INTO events VALUES(?, ?, ?, ?, ?, ?, ?)",
 	"INSERT OR REPLACE INTO meta VALUES(?, ?)",
@@ -251,6 +251,8 @@ static int write_dicts(struct store_writer *w, const struct batch *b)
 		sqlite3_bind_int64(s, 2, x->session);
 		bind_text(s, 3, x->label);
 		sqlite3_bind_int64(s, 4, x->time_ns);
+		sqlite3_bind_int64(s, 5, (int64_t)x->live_bytes);
+		sqlite3_bind_int64(s, 6, (int64_t)x->peak_bytes);
 		if (step(w, ST_SNAPSHOT) < 0)
 			return -1;
 	}

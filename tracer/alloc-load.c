@@ -291,6 +291,7 @@ static void snaps_load(const struct sonda_alloc_header *h, const unsigned char *
 		sid = store_snapshot_add(p, session, r.label, r.time_ns);
 		if (!sid)
 			continue;
+		store_snapshot_set_traced(p, sid, (int64_t)r.live_bytes < 0 ? 0 : r.live_bytes, r.peak_bytes);
 		aggs_clear(a);
 		for (uint32_t i = 0; i < r.nsites; i++) {
 			struct sonda_alloc_snap_site x;
@@ -407,8 +408,9 @@ int sonda_alloc_load(const unsigned char *base, uint64_t file_size, struct store
 	}
 	snaps_load(&h, sb + h.snaps_off, __atomic_load_n(&((const struct sonda_alloc_header *)sb)->snaps_used, __ATOMIC_ACQUIRE),
 		   used, cs, p, session, &a);
-	note_add(note, notelen, "allocations: %s, peak %llu bytes live", h.sample_mean ? "sampled (estimates)" : "all tracked",
-		 (unsigned long long)h.peak_bytes);
+	if (h.sample_mean)
+		note_add(note, notelen, "allocations sampled (estimates), every %llu bytes on average",
+			 (unsigned long long)h.sample_mean);
 	if (h.sites_dropped)
 		note_add(note, notelen, "%llu allocations without a site: site table full", (unsigned long long)h.sites_dropped);
 	if (h.live_dropped)

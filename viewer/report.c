@@ -322,6 +322,31 @@ static const char **traceback(struct grid *g, const struct store_profile *p, uin
 	return t;
 }
 
+/* "traced memory at snapshot 'exit': current N B, peak M B" (tracemalloc's
+ * get_traced_memory) for the snapshot shown, by default the last one. */
+static void traced_title(struct grid *g, const struct store_profile *p, uint32_t snap, uint32_t b)
+{
+	const struct store_snapshot *s, *t;
+
+	if (!snap)
+		snap = store_nsnapshots(p) - 1;
+	if (!snap)
+		return;
+	s = store_snapshot_get(p, snap);
+	if (!s->peak_bytes)
+		return;	/* a store written before the columns */
+	if (!b) {
+		g->title = view_grid_printf(g, "traced memory at snapshot '%s': current %llu B, peak %llu B",
+					    s->label, (unsigned long long)s->live_bytes,
+					    (unsigned long long)s->peak_bytes);
+		return;
+	}
+	t = store_snapshot_get(p, b);
+	g->title = view_grid_printf(g, "traced memory: '%s' current %llu B, peak %llu B; '%s' current %llu B, peak %llu B",
+				    s->label, (unsigned long long)s->live_bytes, (unsigned long long)s->peak_bytes,
+				    t->label, (unsigned long long)t->live_bytes, (unsigned long long)t->peak_bytes);
+}
+
 static int build_allocs(struct grid *g, const struct store_profile *p,
 			const struct view_report_opts *o, char *err, size_t errlen)
 {
@@ -382,6 +407,7 @@ static int build_allocs(struct grid *g, const struct store_profile *p,
 			g->tracebacks[g->nrows - 1] = traceback(g, p, r->callsite);
 	}
 	free(rows);
+	traced_title(g, p, a ? a : snap, b);
 	if (!g->failed && !store_nallocs(p) && !store_nsnapshot_sites(p))
 		g->title = "no allocation data in this profile (it comes from sonda run --alloc)";
 	return g->failed ? -1 : 0;
