@@ -1,15 +1,22 @@
 /* internal.h - libsonda's private interface between its parts (not installed); sonda.h and region.h are the public contracts.
  *
- * Allocation tracking (alloc-*.c) runs inside malloc and free: everything
+ * life.c, flush.c, clock.c, thread.c, task.c and function.c are the
+ * tracer; alloc-*.c the allocation tracker.  Allocation tracking runs
+ * inside malloc and free: everything
  * it calls with the thread's guard set must not allocate, must not block
  * for long and must count what it cannot do.
  */
 #ifndef SONDA_TRACER_INTERNAL_H
 #define SONDA_TRACER_INTERNAL_H
 
+#include <linux/perf_event.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
+#include <x86intrin.h>
 
 #include "tracer/alloc.h"
 #include "tracer/region.h"
@@ -23,13 +30,238 @@
  * after every constructor before ours, is instrumented. */
 #define NOASAN __attribute__((no_sanitize_address))
 
-/* ---- the region (libsonda.c) ---- */
+/* ---- libsonda: tasks, spans, functions, the region ---- */
 
+#define DEPTH_MAX 256		/* open tasks per thread */
+#define FDEPTH_MAX 1024		/* open instrumented functions per thread */
+#define NAME_CACHE 64		/* pointer -> task cache, per thread */
+#define TASK_HASH 1024		/* > 2 * SONDA_TASKS */
+#define FUNC_HASH 8192		/* > 2 * SONDA_FUNCS */
+#define EDGE_HASH 16384		/* > 2 * SONDA_EDGES */
+#define SPAN_POOL 4096
+#define NONE UINT32_MAX
+#define PERF_DATA_SIZE 4096	/* one page of context-switch records */
+
+#define barrier() __asm__ __volatile__("" ::: "memory")
+
+struct task_frame {
+	uint32_t task;
+	int64_t t0, child, cpu0;
+};
+
+struct func_frame {
+	uint32_t func, edge;
+	int64_t t0, child;
+};
+
+/* Per-thread private state, mmap'd at the thread's first event (never in
+ * TLS: a small thread stack would not hold it). */
+struct tstate {
+	struct sonda_slot *slot;
+	struct sonda_task_entry *tasks;
+	struct sonda_func_entry *funcs;
+	struct sonda_edge_entry *edges;
+	struct sonda_event *ring;
+	uint32_t depth, fdepth;
+	/* CPU time: a task-clock perf event whose page gives time_running up
+	 * to the last context switch and whose ring gives that switch's time. */
+	struct perf_event_mmap_page *pc;
+	const unsigned char *pdata;
+	int64_t cpu_open_ns;	/* monotonic time the event was opened */
+	struct { const char *ptr; uint32_t idx; } ncache[NAME_CACHE];
+	uint16_t thash[TASK_HASH];	/* task index + 1 */
+	uint16_t fhash[FUNC_HASH];	/* function index + 1 */
+	uint16_t ehash[EDGE_HASH];	/* edge index + 1 */
+	uint32_t factive[SONDA_FUNCS];	/* open activations, for recursion */
+	uint32_t last_caller[SONDA_FUNCS];	/* the edge a function was last called through */
+	uint32_t last_edge[SONDA_FUNCS];
+	uint32_t eactive[SONDA_EDGES];
+	struct task_frame stack[DEPTH_MAX];
+	struct func_frame fstack[FDEPTH_MAX];
+};
+
+struct sonda_span {
+	_Atomic uint32_t state;	/* 1 while started */
+	uint32_t next;		/* free list link: index + 1 */
+	int64_t t0;
+	char name[SONDA_NAME_MAX];
+};
+
+/* Process-wide state, written at init, fork and flush only (life.c). */
+struct sonda_lib {
+	int active;		/* this copy of libsonda owns the process */
+	int functions, timeline, cpu, tsc;
+	unsigned char *base;	/* the region mapping */
+	struct sonda_region_header *hdr;
+	struct sonda_section *threads, *rings, *modules, *alloc;
+	uint64_t tsc0;		/* TSC at start_mono_ns */
+	uint64_t mult;		/* ns per tick << 32 */
+	int64_t mono0;
+	char region_path[SONDA_PATH_MAX];
+	char output[2 * SONDA_PATH_MAX + 8];
+	pthread_key_t key;
+	int key_ok;
+	int fd;			/* the region file, to reserve its pages; -1 when gone */
+	int root;		/* the process sonda run started, or not under sonda run */
+	pthread_mutex_t flush_lock;
+	atomic_flag modules_lock;
+};
+extern struct sonda_lib lib HIDDEN;
+
+
+/* life.c */
+extern __thread struct tstate *sonda__tls TLS_IE HIDDEN;
+extern struct tstate sonda__dead HIDDEN;	/* sonda__tls of a thread that records nothing */
+#define SONDA_DEAD (&sonda__dead)
+int sonda__env_on(const char *name) HIDDEN;
 /* The region this process writes, NULL when libsonda is inactive. */
 const char *sonda__region_path(void) HIDDEN;
 /* The mapped start of this process's section of that kind (and its table
  * entry in *sec), or NULL. */
 void *sonda__section(uint32_t kind, struct sonda_section **sec) HIDDEN;
+
+/* flush.c: the store path (forked: a child's own), and writing the store
+ * (lib.flush_lock held) */
+void sonda__output_choose(int forked) HIDDEN;
+int sonda__flush_locked(int at_exit) HIDDEN;
+
+/* clock.c */
+int sonda__tsc_usable(void) HIDDEN;
+/* The TSC at start_mono_ns (lib.tsc0, lib.mono0); its rate comes at the
+ * first timed event (sonda__tsc_rate). */
+void sonda__tsc_start(void) HIDDEN;
+void sonda__tsc_rate(void) HIDDEN;
+void sonda__cpu_open(struct tstate *ts) HIDDEN;
+void sonda__cpu_close(struct tstate *ts) HIDDEN;
+
+/* thread.c */
+struct tstate *sonda__thread_start(void) HIDDEN;
+void sonda__thread_exit(void *arg) HIDDEN;
+uint32_t sonda__task_find_slow(struct tstate *ts, const char *name, uint32_t kind, uint32_t c) HIDDEN;
+/* Gives a new table entry its memory (16 at a time); -1 when the region
+ * has no room. */
+int sonda__entry_reserve(const void *table, size_t size, uint32_t n, uint32_t max) HIDDEN;
+
+/* task.c */
+void sonda__span_reset(void) HIDDEN;
+/* Our own sonda_task_begin, not the one the dynamic linker would bind:
+ * tells whether another copy of libsonda came first. */
+void sonda_task_begin_self(const char *name) HIDDEN;
+
+/* function.c */
+extern int sonda__functions_on HIDDEN;	/* the hooks' one predictable branch */
+void sonda__modules_refresh(uint64_t addr) HIDDEN;
+
+/* ---- hot paths shared by task.c and function.c (inline) ---- */
+
+static inline int64_t mono_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+static inline int64_t real_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_REALTIME, &t);
+	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* ns since start_mono_ns. */
+static inline int64_t now_ns(void)
+{
+	if (likely(lib.tsc)) {
+		uint64_t d;
+
+		if (unlikely(!__atomic_load_n(&lib.mult, __ATOMIC_ACQUIRE)) && (sonda__tsc_rate(), !lib.tsc))
+			return mono_ns() - lib.mono0;
+		d = __rdtsc() - lib.tsc0;
+		return (int64_t)(((unsigned __int128)d * lib.mult) >> 32);
+	}
+	return mono_ns() - lib.mono0;
+}
+
+struct switch_record {
+	struct perf_event_header h;
+	uint64_t time;
+};
+
+/* The thread's CPU time in ns at `now` (ns since start), or -1: the time
+ * it ran up to its last switch, plus the time since it was switched in. */
+static inline int64_t cpu_now(struct tstate *ts, int64_t now)
+{
+	const struct perf_event_mmap_page *pc = ts->pc;
+	const struct switch_record *r;
+	uint64_t running, head;
+	int64_t since;
+	uint32_t seq;
+	int tries = 0;
+
+	if (!pc)
+		return -1;
+	do {
+		seq = pc->lock;
+		barrier();
+		running = pc->time_running;
+		head = __atomic_load_n(&pc->data_head, __ATOMIC_ACQUIRE);
+		if (head == 0) {
+			since = ts->cpu_open_ns;
+		} else {
+			r = (const struct switch_record *)(ts->pdata + ((head - 16) & (PERF_DATA_SIZE - 1)));
+			if (r->h.type != PERF_RECORD_SWITCH || r->h.size != 16)
+				return -1;
+			if (r->h.misc & PERF_RECORD_MISC_SWITCH_OUT)
+				return (int64_t)running;
+			since = (int64_t)r->time;
+		}
+		barrier();
+	} while (pc->lock != seq && ++tries < 4);
+	since = now + lib.mono0 - since;
+	return (int64_t)running + (since > 0 ? since : 0);
+}
+
+/* Inline: a libc strncmp call costs more than the short names it compares. */
+static inline int name_eq(const char *a, const char *b)
+{
+	for (int i = 0; i < SONDA_NAME_MAX - 1; i++) {
+		if (a[i] != b[i])
+			return 0;
+		if (!a[i])
+			return 1;
+	}
+	return 1;
+}
+
+/* The task entry for (name, kind) on this thread, NONE when the table is
+ * full.  A name pointer seen before costs one content compare: the same
+ * buffer may hold another name next time. */
+static inline uint32_t task_find(struct tstate *ts, const char *name, uint32_t kind)
+{
+	uint32_t c, idx;
+
+	if (unlikely(!name || !*name)) {
+		ts->slot->bad_names++;
+		name = "?";
+	}
+	c = (uint32_t)(((uintptr_t)name >> 3) ^ kind) & (NAME_CACHE - 1);
+	idx = ts->ncache[c].idx;
+	if (likely(ts->ncache[c].ptr == name && idx != NONE) && ts->tasks[idx].kind == kind &&
+	    name_eq(ts->tasks[idx].name, name))
+		return idx;
+	return sonda__task_find_slow(ts, name, kind, c);
+}
+
+static inline struct tstate *thread_get(void)
+{
+	struct tstate *ts = sonda__tls;
+
+	if (likely(ts != NULL))
+		return ts != SONDA_DEAD ? ts : NULL;
+	return sonda__thread_start();
+}
 
 /* ---- allocation tracking: what libsonda.c calls (alloc-life.c) ---- */
 

@@ -11,7 +11,8 @@ tracer_libregion_la_CFLAGS = $(AM_CFLAGS) $(ELF_CFLAGS) $(DW_CFLAGS)
 tracer_libregion_la_LIBADD = $(ELF_LIBS) $(DW_LIBS)
 
 lib_LTLIBRARIES += tracer/libsonda.la
-tracer_libsonda_la_SOURCES = tracer/libsonda.c tracer/sonda.h tracer/region.h tracer/internal.h
+tracer_libsonda_la_SOURCES = tracer/life.c tracer/flush.c tracer/clock.c tracer/thread.c tracer/task.c \
+	tracer/function.c tracer/sonda.h tracer/region.h tracer/internal.h
 # -O2 whatever the build's CFLAGS: the hooks' cost is a promise.
 tracer_libsonda_la_CFLAGS = $(AM_CFLAGS) -O2 -fno-instrument-functions
 tracer_libsonda_la_LIBADD = tracer/libregion.la store/libstore.la $(SQLITE_LIBS) $(ELF_LIBS) $(DL_LIBS)
