@@ -263,7 +263,7 @@ static inline struct tstate *thread_get(void)
 	return sonda__thread_start();
 }
 
-/* ---- allocation tracking: what libsonda.c calls (alloc-life.c) ---- */
+/* ---- allocation tracking: what life.c and flush.c call (alloc-life.c) ---- */
 
 struct sonda_section;
 /* The section to reserve at region creation, starting at offset off. */
