@@ -3,8 +3,8 @@
  * The fast path of every hook is one load of alloc_hot.mode: 0 sends the
  * call straight to the real allocator; sampling, an allocation below the
  * thread's countdown only lowers it, and a free tells a sampled block by
- * its address (page aligned: see alloc_maybe_sampled).  No lock, no hash
- * table, no frame: the fast paths end in tail calls.
+ * its address (in the pool: see alloc-pool.c).  No lock, no hash table,
+ * no frame: the fast paths end in tail calls.
  *
  * Every tracked path first checks the thread's re-entrancy guard:
  * anything sonda does inside a hook (unwinding, mmap of a table, the
@@ -138,25 +138,19 @@ static inline int sampling(void)
 	return alloc_hot.mode & ALLOC_SAMPLE;
 }
 
-/* An alignment that marks a sampled block (see alloc_maybe_sampled). */
-static inline size_t sample_align(size_t align)
+/* An allocation this call records: from the pool when sampling (NULL
+ * there: not sampled after all, *due cleared), else from the allocator. */
+static void *get_due(int *due, size_t n, size_t align, int zero)
 {
-	return align < ALLOC_SAMPLE_ALIGN ? ALLOC_SAMPLE_ALIGN : align;
-}
+	void *p;
 
-/* A sampled realloc: the new block page aligned, the old one freed only
- * once the copy is made (NULL: p is intact). */
-static void *realloc_aligned(void *p, size_t n)
-{
-	void *q = real_memalign(ALLOC_SAMPLE_ALIGN, n);
-	size_t old;
-
-	if (q && p) {
-		old = real_malloc_usable_size(p);
-		memcpy(q, p, old < n ? old : n);
-		hot.free(p);
-	}
-	return q;
+	if (!*due || !sampling())
+		return NULL;
+	/* an alignment the allocator refuses or rounds: its call, not sampled */
+	p = !align || (align & (align - 1)) || align % sizeof(void *) ? NULL : alloc_pool_get(n, align, zero);
+	if (!p)
+		*due = 0;
+	return p;
 }
 
 /* The tracked paths are out of line and reached by tail calls, so the
@@ -171,7 +165,9 @@ static __attribute__((noinline)) void *malloc_slow(size_t n)
 	if (!enter())
 		return hot.malloc(n);
 	due = alloc_due(n);
-	p = due && sampling() ? real_memalign(ALLOC_SAMPLE_ALIGN, n) : hot.malloc(n);
+	p = get_due(&due, n, 16, 0);
+	if (!p)
+		p = hot.malloc(n);
 	e = errno;
 	if (!p)
 		alloc_count_failed();
@@ -181,24 +177,9 @@ static __attribute__((noinline)) void *malloc_slow(size_t n)
 	return p;
 }
 
-static void *calloc_sampled(size_t k, size_t n)
-{
-	size_t b;
-	void *p;
-
-	if (__builtin_mul_overflow(k, n, &b)) {
-		errno = ENOMEM;
-		return NULL;
-	}
-	p = real_memalign(ALLOC_SAMPLE_ALIGN, b);
-	if (p)
-		memset(p, 0, b);
-	return p;
-}
-
 static __attribute__((noinline)) void *calloc_slow(size_t k, size_t n)
 {
-	void *p;
+	void *p = NULL;
 	size_t b;
 	int e, due;
 
@@ -209,33 +190,76 @@ static __attribute__((noinline)) void *calloc_slow(size_t k, size_t n)
 	}
 	if (!enter())
 		return hot.calloc(k, n);
-	due = alloc_due(__builtin_mul_overflow(k, n, &b) ? SIZE_MAX : b);
-	p = due && sampling() ? calloc_sampled(k, n) : hot.calloc(k, n);
+	due = !__builtin_mul_overflow(k, n, &b) && alloc_due(b);
+	p = get_due(&due, b, 16, 1);
+	if (!p)
+		p = hot.calloc(k, n);
 	e = errno;
 	if (!p)
 		alloc_count_failed();
 	else if (due)
-		alloc_track(p, k * n);
+		alloc_track(p, b);
 	leave(e);
 	return p;
+}
+
+/* A pool block goes back to the pool only when it was live: a second
+ * free of it, which the allocator would have caught, is ignored. */
+static void free_block(void *p, int had)
+{
+	if (!alloc_pool_owns(p))
+		hot.free(p);
+	else if (had)
+		alloc_pool_put(p);
 }
 
 static __attribute__((noinline)) void free_slow(void *p)
 {
 	struct alloc_live_entry e;
-	int err;
+	int err, had;
 
 	if (!p || unlikely(alloc_resolve() < 0))
 		return;	/* not ours, not the allocator's yet: leave it */
 	if (!enter()) {
-		hot.free(p);
+		free_block(p, 1);
 		return;
 	}
 	err = errno;
-	if (alloc_untrack(p, &e))
+	had = alloc_untrack(p, &e);
+	if (had)
 		alloc_charge_free(&e);
-	hot.free(p);
+	free_block(p, had || !sampling());
 	leave(err);
+}
+
+/* realloc of a pool block: moved out by the public malloc and free, so
+ * the new block is sampled or not like any other (n = 0 frees it). */
+static void *realloc_pooled(void *p, size_t n)
+{
+	size_t old = alloc_pool_size(p);
+	void *q = NULL;
+
+	if (n) {
+		q = malloc(n);
+		if (!q)
+			return NULL;
+		memcpy(q, p, old < n ? old : n);
+	}
+	free(p);
+	return q;
+}
+
+/* A sampled realloc's new block takes the old one's bytes; the old one
+ * (the allocator's) goes back to the allocator. */
+static void move_into(void *q, void *p, size_t n)
+{
+	size_t old;
+
+	if (!p)
+		return;
+	old = real_malloc_usable_size(p);
+	memcpy(q, p, old < n ? old : n);
+	hot.free(p);
 }
 
 /* realloc is the free of the old block (at its own site) and an
@@ -249,7 +273,11 @@ static void *realloc_tracked(void *p, size_t n)
 	if (p)
 		had = alloc_untrack(p, &e);
 	due = n && alloc_due(n);
-	q = due && sampling() ? realloc_aligned(p, n) : hot.realloc(p, n);
+	q = get_due(&due, n, 16, 0);
+	if (q)
+		move_into(q, p, n);
+	else
+		q = hot.realloc(p, n);
 	err = errno;
 	if (!q && n && p) {
 		if (had)	/* failed: the old block is intact, put it back */
@@ -273,6 +301,8 @@ static __attribute__((noinline)) void *realloc_slow(void *p, size_t n)
 
 	if (unlikely(alloc_resolve() < 0))
 		return p ? NULL : arena_alloc(n, 16);
+	if (alloc_pool_owns(p))
+		return realloc_pooled(p, n);
 	if (!enter())
 		return hot.realloc(p, n);
 	q = realloc_tracked(p, n);
@@ -328,7 +358,7 @@ NOASAN void free(void *p)
 
 	if (unlikely(arena_owns(p)))
 		return;
-	if (likely(m == 0) || (m == ALLOC_SAMPLING && !alloc_maybe_sampled(p)))
+	if ((likely(m == 0) || m == ALLOC_SAMPLING) && likely(!alloc_pool_owns(p)))
 		return hot.free(p);
 	free_slow(p);
 }
@@ -339,9 +369,9 @@ NOASAN void *realloc(void *p, size_t n)
 
 	if (unlikely(arena_owns(p)))
 		return realloc_arena(p, n);
-	if (likely(m == 0))
+	if (likely(m == 0) && likely(!alloc_pool_owns(p)))
 		return hot.realloc(p, n);
-	if (m == ALLOC_SAMPLING && n < T.until && !alloc_maybe_sampled(p)) {
+	if (m == ALLOC_SAMPLING && n < T.until && !alloc_pool_owns(p)) {
 		T.until -= n;
 		return hot.realloc(p, n);
 	}
@@ -361,10 +391,10 @@ NOASAN void *reallocarray(void *p, size_t k, size_t n)
 
 /* The rare aligned family is tracked in line: its frame stays below the
  * tracker's, and its return address (in libsonda) is skipped.  `due`
- * says the call is recorded; sampled blocks get a page alignment. */
+ * says the call is recorded (a sampled one from the pool). */
 NOASAN int posix_memalign(void **out, size_t align, size_t n)
 {
-	int rc, e, due;
+	int rc = 0, e, due;
 
 	if (unlikely(alloc_resolve() < 0)) {
 		void *p = arena_alloc(n, align);
@@ -378,7 +408,9 @@ NOASAN int posix_memalign(void **out, size_t align, size_t n)
 		return real_posix_memalign(out, align, n);
 	e = errno;
 	due = alloc_due(n);
-	rc = real_posix_memalign(out, due && sampling() ? sample_align(align) : align, n);
+	*out = get_due(&due, n, align, 0);
+	if (!*out)
+		rc = real_posix_memalign(out, align, n);
 	if (rc != 0)
 		alloc_count_failed();
 	else if (due)
@@ -387,17 +419,19 @@ NOASAN int posix_memalign(void **out, size_t align, size_t n)
 	return rc;
 }
 
-#define ALIGNED_HOOK(name, params, args, size, boot)                   \
+#define ALIGNED_HOOK(name, params, args, size, align, boot)            \
 	NOASAN void *name params                                        \
 	{                                                               \
 		void *p;                                                \
-		int e, due = 0;                                         \
+		int e, due;                                             \
 		if (unlikely(alloc_resolve() < 0))                      \
 			return boot;                                    \
 		if (!enter())                                           \
 			return real_##name args;                        \
 		due = alloc_due(size);                                  \
-		p = real_##name args;                                   \
+		p = get_due(&due, size, align, 0);                      \
+		if (!p)                                                 \
+			p = real_##name args;                           \
 		e = errno;                                              \
 		if (!p)                                                 \
 			alloc_count_failed();                           \
@@ -407,13 +441,10 @@ NOASAN int posix_memalign(void **out, size_t align, size_t n)
 		return p;                                               \
 	}
 
-/* inside a hook, `align` is raised for a sampled block (valloc and
- * pvalloc are page aligned already) */
-#define ALIGN_FOR(align) (due && sampling() ? sample_align(align) : (align))
-ALIGNED_HOOK(aligned_alloc, (size_t align, size_t n), (ALIGN_FOR(align), n), n, arena_alloc(n, align))
-ALIGNED_HOOK(memalign, (size_t align, size_t n), (ALIGN_FOR(align), n), n, arena_alloc(n, align))
-ALIGNED_HOOK(valloc, (size_t n), (n), n, arena_alloc(n, 4096))
-ALIGNED_HOOK(pvalloc, (size_t n), (n), n, arena_alloc(n, 4096))
+ALIGNED_HOOK(aligned_alloc, (size_t align, size_t n), (align, n), n, align, arena_alloc(n, align))
+ALIGNED_HOOK(memalign, (size_t align, size_t n), (align, n), n, align, arena_alloc(n, align))
+ALIGNED_HOOK(valloc, (size_t n), (n), n, 4096, arena_alloc(n, 4096))
+ALIGNED_HOOK(pvalloc, (size_t n), (n), (n + 4095) & ~(size_t)4095, 4096, arena_alloc(n, 4096))
 
 NOASAN size_t malloc_usable_size(void *p)
 {
@@ -421,6 +452,8 @@ NOASAN size_t malloc_usable_size(void *p)
 		return 0;
 	if (arena_owns(p))
 		return arena_size(p);
+	if (alloc_pool_owns(p))
+		return alloc_pool_size(p);
 	if (unlikely(alloc_resolve() < 0))
 		return 0;
 	return real_malloc_usable_size(p);

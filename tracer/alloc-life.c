@@ -10,6 +10,7 @@
 
 #define T alloc_t
 #define A alloc_g
+#define POOL_BYTES (16ull << 30)	/* address space for sampled blocks, sparse */
 
 HIDDEN void sonda__alloc_section(struct sonda_section *sec, uint64_t off)
 {
@@ -53,6 +54,8 @@ static int start(uint32_t nframes, uint64_t mean)
 		return -1;
 	A.nframes = frames_clamp(nframes);
 	if (alloc_sites_init(&A.sites, h, (unsigned char *)h + 4096, SONDA_ALLOC_SITE_BYTES, A.nframes) < 0)
+		return -1;
+	if (mean && alloc_pool_init(POOL_BYTES) < 0)
 		return -1;
 	alloc_live_reset();
 	alloc_stack_setup();
@@ -125,11 +128,13 @@ HIDDEN void sonda__alloc_fork_prepare(void)
 	alloc_spin_lock(&A.snap_lock);
 	alloc_spin_lock(&A.sites.lock);
 	alloc_live_lock();
+	alloc_pool_lock();
 }
 
 HIDDEN void sonda__alloc_fork_parent(void)
 {
 	if (tracking()) {
+		alloc_pool_unlock();
 		alloc_live_unlock();
 		alloc_spin_unlock(&A.sites.lock);
 		alloc_spin_unlock(&A.snap_lock);
@@ -147,6 +152,7 @@ HIDDEN void sonda__alloc_fork_child(void)
 	__atomic_fetch_and(&alloc_hot.mode, ~(ALLOC_SAMPLING | ALLOC_PENDING), __ATOMIC_RELEASE);
 	A.attached = 0;
 	A.snap_lock = 0;
+	alloc_pool_reset_lock();
 	T.guard = fork_guard;
 	T.ready = 0;
 	if (!was)

@@ -73,7 +73,7 @@ HIDDEN int alloc_untrack(void *p, struct alloc_live_entry *e)
 {
 	int sampling = alloc_hot.mode & ALLOC_SAMPLE;
 
-	if (sampling && !alloc_maybe_sampled(p))
+	if (sampling && !alloc_pool_owns(p))
 		return 0;
 	if (!alloc_live_take(&live, (uint64_t)(uintptr_t)p, e)) {
 		if (!sampling)

@@ -296,6 +296,8 @@ void sonda__alloc_fork_child(void) HIDDEN;
  * SIGUSR2 write. */
 struct alloc_hot {
 	int mode;
+	uintptr_t pool_lo;	/* sampled blocks: [pool_lo, pool_lo + pool_len) */
+	uint64_t pool_len;	/* 0 until sampling starts */
 	void *(*malloc)(size_t);
 	void *(*calloc)(size_t, size_t);
 	void *(*realloc)(void *, size_t);
@@ -303,15 +305,13 @@ struct alloc_hot {
 } __attribute__((aligned(64)));
 extern struct alloc_hot alloc_hot HIDDEN;
 
-/* Sampling: sampled blocks are allocated page aligned (and none but
- * them, short of the program's own page-aligned blocks), so the free of a
- * block that is not page aligned needs no look-up: one test of its
- * address.  No header, no table on the fast path. */
-#define ALLOC_SAMPLE_ALIGN 4096
-
-NOASAN static inline int alloc_maybe_sampled(const void *p)
+/* Sampling: sampled blocks, and only they, live in a range of our own
+ * (alloc-pool.c), so a free tells them by address: one compare, no
+ * header, no table on the fast path.  The range outlives sampling (a
+ * forked child's blocks stay there). */
+NOASAN static inline int alloc_pool_owns(const void *p)
 {
-	return p && ((uintptr_t)p & (ALLOC_SAMPLE_ALIGN - 1)) == 0;
+	return (uintptr_t)p - alloc_hot.pool_lo < alloc_hot.pool_len;
 }
 
 enum { ALLOC_UNWIND_FP = 1, ALLOC_UNWIND_LIBUNWIND = 2 };
@@ -369,6 +369,16 @@ void alloc_live_unlock(void) HIDDEN;
 void alloc_stack_setup(void) HIDDEN;
 void alloc_stack_thread(void) HIDDEN;
 uint32_t alloc_stack_capture(uint64_t *out) HIDDEN;
+
+/* alloc-pool.c: every call takes the pool's lock; none allocates */
+int alloc_pool_init(uint64_t bytes) HIDDEN;
+/* NULL when the pool cannot hold it: that allocation is not sampled. */
+void *alloc_pool_get(size_t n, size_t align, int zero) HIDDEN;
+size_t alloc_pool_size(const void *p) HIDDEN;
+void alloc_pool_put(void *p) HIDDEN;
+void alloc_pool_lock(void) HIDDEN;
+void alloc_pool_unlock(void) HIDDEN;
+void alloc_pool_reset_lock(void) HIDDEN;
 
 /* alloc-sample.c */
 void alloc_sample_thread(void) HIDDEN;
