@@ -32,6 +32,7 @@ struct prof_stack {
 	uint32_t state;			/* enum store_state bits */
 	const struct prof_frame *frames;
 	size_t nframes;
+	int64_t mono_ns;	/* when taken (CLOCK_MONOTONIC); 0: at the loop's tick */
 };
 
 typedef void (*prof_emit_fn)(void *ctx, const struct prof_stack *stack);
@@ -52,6 +53,13 @@ struct prof_backend {
 	int (*sample)(struct prof_engine *e, prof_emit_fn emit, void *ctx, char *err, size_t errlen);
 	/* Resumes and detaches everything; frees e. */
 	void (*detach)(struct prof_engine *e);
+	/* Optional, for an engine that takes its samples on its own clock and
+	 * buffers them (cpu: perf events in kernel rings).  How often the loop
+	 * must call sample() to drain them, in ns (0: at every tick); the
+	 * loop then counts the stacks emitted as samples, not its ticks. */
+	int64_t (*drain_ns)(struct prof_engine *e);
+	/* Optional: samples the engine's own clock took but lost (a full ring). */
+	uint64_t (*lost)(struct prof_engine *e);
 };
 
 extern const struct prof_backend prof_backend_python;

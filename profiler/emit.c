@@ -157,7 +157,10 @@ void prof_emit_stack(void *ctx, const struct prof_stack *st)
 	s.thread = thread_id(c, st);
 	s.callsite = store_callsite_from_stack(c->p, c->ids, st->nframes);
 	s.state = state;
-	s.time_ns = c->time_ns;
+	/* An engine that buffers samples (cpu) knows when each was taken. */
+	s.time_ns = st->mono_ns ? st->mono_ns - c->start_mono : c->time_ns;
+	if (s.time_ns < 0)
+		s.time_ns = 0;	/* taken between attach and the session's start */
 	s.weight = 1;
 	store_sample_add(c->p, &s);
 	c->kept++;

@@ -31,6 +31,7 @@ struct prof_target {
 	struct prof_keymap named;	/* tid -> tick its name was last read */
 	int exited;
 	uint64_t samples, errors, unpaused;
+	uint64_t lost;		/* the engine's own samples lost (be->lost) */
 	char last_error[160];
 };
 
@@ -40,6 +41,7 @@ struct prof_emit_ctx {
 	struct prof_target *t;
 	const struct prof_options *o;
 	int64_t time_ns;	/* since the session started */
+	int64_t start_mono;	/* CLOCK_MONOTONIC when the session started */
 	uint64_t tick;
 	size_t kept;		/* stacks stored this tick */
 	uint32_t *ids;		/* scratch, root first */

@@ -392,12 +392,39 @@ static void sample_target(struct prof_sampler *s, struct prof_target *t, int64_t
 	rc = t->be->sample(t->e, prof_emit_stack, &s->emit, err, sizeof(err));
 	if (paused)
 		prof_pause_resume(t->pause);
+	/* An engine on its own clock delivers any number of samples per
+	 * call: count what the store got, not the calls. */
+	if (t->be->drain_ns)
+		t->samples += s->emit.kept;
+	if (t->be->lost)
+		t->lost = t->be->lost(t->e);
 	if (rc == -ESRCH)
 		t->exited = 1;
 	else if (rc < 0)
 		note_error(t, err[0] ? err : "read failed");
-	else
+	else if (!t->be->drain_ns)
 		t->samples++;
+}
+
+/* The loop's period: the sampling rate's, or an engine's drain period
+ * when every target's engine buffers its own samples. */
+static int64_t loop_period(struct prof_sampler *s, int64_t rate_period)
+{
+	int64_t p = 0;
+
+	for (size_t i = 0; i < s->ntargets; i++) {
+		const struct prof_target *t = &s->targets[i];
+		int64_t d;
+
+		if (t->exited || !t->e)
+			continue;
+		d = t->be->drain_ns ? t->be->drain_ns(t->e) : 0;
+		if (d <= 0)
+			return rate_period;
+		if (!p || d < p)
+			p = d;
+	}
+	return p > rate_period ? p : rate_period;
 }
 
 static void update_counters(struct prof_sampler *s, uint64_t missed)
@@ -409,14 +436,14 @@ static void update_counters(struct prof_sampler *s, uint64_t missed)
 		if (!ss)
 			continue;
 		ss->samples = t->samples;
-		ss->missed = missed;
+		ss->missed = t->be && t->be->lost ? t->lost : missed;
 		ss->errors = t->errors;
 		if (t->errors && strcmp(ss->last_error ? ss->last_error : "", t->last_error))
 			store_session_set_error(s->p, t->session, t->last_error);
 	}
 	s->st.samples = s->targets[0].samples;
 	s->st.errors = s->targets[0].errors;
-	s->st.missed = missed;
+	s->st.missed = s->targets[0].be && s->targets[0].be->lost ? s->targets[0].lost : missed;
 	s->st.unpaused = s->targets[0].unpaused;
 	snprintf(s->st.last_error, sizeof(s->st.last_error), "%s", s->targets[0].last_error);
 	s->st.elapsed_s = (double)(mono_ns() - s->start_mono) / NS;
@@ -554,12 +581,13 @@ static void finish_main(struct prof_sampler *s)
 
 static void run_loop(struct prof_sampler *s)
 {
-	int64_t period = (int64_t)(NS / s->o.rate_hz), next, last_scan = 0, last_alive;
+	int64_t rate_period = (int64_t)(NS / s->o.rate_hz), period, next, last_scan = 0, last_alive;
 	int64_t end = s->o.duration_s > 0 ? s->start_mono + (int64_t)(s->o.duration_s * NS) : 0;
 	uint64_t missed = 0, tick = 0;
 
-	if (period < 1)
-		period = 1;
+	if (rate_period < 1)
+		rate_period = 1;
+	period = loop_period(s, rate_period);
 	next = last_alive = mono_ns();
 	while (!atomic_load(&s->stop)) {
 		int64_t now;
@@ -587,6 +615,7 @@ static void run_loop(struct prof_sampler *s)
 		pthread_mutex_unlock(&s->lock);
 		tick++;
 		next += period;
+		period = loop_period(s, rate_period);
 
 		if (s->launched && prof_launch_poll(&s->launch))
 			s->targets[0].exited = 1;
@@ -637,6 +666,7 @@ static void *sampler_main(void *arg)
 	}
 	s->start_mono = mono_ns();
 	s->start_real = real_ns();
+	s->emit.start_mono = s->start_mono;
 	raise_priority();
 	start_result(s, 0, NULL);
 	run_loop(s);

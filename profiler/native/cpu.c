@@ -55,6 +55,7 @@ static void on_sample(void *ctx, const struct prof_perf_sample *s)
 {
 	struct prof_engine *e = ctx;
 
+	e->nat.mono_ns = (int64_t)s->time;
 	prof_nat_emit(&e->nat, s->tid, STORE_STATE_ONCPU, &s->regs, s->stack, s->stack_len, s->kips,
 		      s->nkips, e->emit, e->ctx);
 }
@@ -71,6 +72,16 @@ static int cpu_sample(struct prof_engine *e, prof_emit_fn emit, void *ctx, char 
 		return -ESRCH;
 	}
 	return 0;
+}
+
+static int64_t cpu_drain_ns(struct prof_engine *e)
+{
+	return prof_perf_drain_ns(e->perf);
+}
+
+static uint64_t cpu_lost(struct prof_engine *e)
+{
+	return prof_perf_lost(e->perf);
 }
 
 static void cpu_detach(struct prof_engine *e)
@@ -90,4 +101,6 @@ const struct prof_backend prof_backend_cpu = {
 	.describe = cpu_describe,
 	.sample = cpu_sample,
 	.detach = cpu_detach,
+	.drain_ns = cpu_drain_ns,
+	.lost = cpu_lost,
 };

@@ -116,6 +116,7 @@ static void free_object(struct prof_elf *o)
 {
 	prof_dw_close(o);
 	prof_elf_cache_free(o);
+	prof_cfi_free(o);
 	if (o->data_mmapped)
 		munmap((void *)o->data, o->size);
 	else

@@ -17,8 +17,11 @@
 #include "profiler/backend.h"
 
 #define PROF_NATIVE_MAX_FRAMES 256
-/* The most of a user stack one sample carries (the kernel's limit for perf). */
-#define PROF_NATIVE_STACK_MAX 65528
+/* The user stack a perf sample carries: perf's own default is 8 KB.
+ * Frames beyond it are read from the live stack (an outer frame stays put
+ * while its callees run); a small copy keeps the rings from filling
+ * between two drains and the target's cost per sample low. */
+#define PROF_NATIVE_STACK_MAX 16384
 
 /* One PT_LOAD segment. */
 struct prof_elf_seg {
@@ -63,6 +66,13 @@ struct prof_elf {
 	int dw_fd;
 	struct prof_elf_addr **cache;	/* open addressing by vaddr */
 	size_t cache_cap, cache_n;
+	/* .debug_frame, indexed when .eh_frame has no entry for an address */
+	int dframe_state;	/* 0 untried, 1 indexed, -1 none */
+	const uint8_t *dframe_sec;
+	size_t dframe_size;
+	void *dframe;		/* sorted FDE starts (cfi.c) */
+	size_t ndframe;
+	uint64_t dframe_used;	/* rules found there */
 	struct prof_elf *next;
 };
 
@@ -90,6 +100,20 @@ void prof_elf_cache_free(struct prof_elf *o);
 size_t prof_dw_frames(struct prof_elf *o, uint64_t vaddr, struct prof_elf_frame *f, size_t max);
 void prof_dw_close(struct prof_elf *o);
 
+/* cfi.c: the unwind rule of an address when it is one of the forms
+ * compilers write for x86-64 code (CFA = SP or BP + offset, the return
+ * address and BP saved at offsets from it), from .eh_frame or, when that
+ * has no entry, .debug_frame.  Anything else is PROF_CFI_SLOW: libunwind's. */
+enum { PROF_CFI_SLOW, PROF_CFI_OK, PROF_CFI_END };
+struct prof_cfi_rule {
+	uint8_t kind;		/* PROF_CFI_END: the outermost frame (no return address) */
+	uint8_t cfa_reg;	/* PROF_REG_SP or PROF_REG_BP */
+	uint8_t bp_saved;	/* BP at CFA + bp_off, else unchanged */
+	int32_t cfa_off, ra_off, bp_off;
+};
+int prof_cfi_find(struct prof_elf *o, uint64_t vaddr, struct prof_cfi_rule *r);
+void prof_cfi_free(struct prof_elf *o);
+
 /* space.c: one process's modules */
 struct prof_mod {
 	uint64_t start, end, bias;
@@ -101,6 +125,7 @@ struct prof_space {
 	struct prof_mod *mods;
 	size_t nmods;
 	int64_t refreshed_ns;
+	uint64_t gen;		/* bumped whenever the modules are rebuilt */
 	uint64_t unknown;	/* lookups that found no module */
 	uint64_t missed[64];	/* pages of recent misses */
 	size_t nmissed;
@@ -146,6 +171,8 @@ struct prof_perf_sample {
 typedef void (*prof_perf_cb)(void *ctx, const struct prof_perf_sample *s);
 struct prof_perf;
 struct prof_perf *prof_perf_open(pid_t pid, int inherit, double hz, char *err, size_t errlen);
+/* How often the rings must be drained so that none fills, in ns. */
+int64_t prof_perf_drain_ns(const struct prof_perf *p);
 /* Calls cb for every sample since the last read; returns how many, or
  * -ESRCH once the process is gone and every sample was read. */
 int prof_perf_read(struct prof_perf *p, prof_perf_cb cb, void *ctx);
@@ -174,6 +201,7 @@ struct prof_nat {
 	struct prof_unwinder *unw;
 	struct prof_symbolizer *sym;
 	uint64_t stacks, unwind_errors;
+	int64_t mono_ns;	/* when the next emitted stack was taken, 0: now */
 	uint64_t ips[PROF_NATIVE_MAX_FRAMES];
 };
 int prof_nat_init(struct prof_nat *n, pid_t pid, char *err, size_t errlen);

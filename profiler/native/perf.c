@@ -17,12 +17,15 @@
 
 #include "profiler/native/native.h"
 
-/* A sample carries up to 64 KB of stack: the first rings get 4 MB (64
- * samples, 64 ms at 1 kHz for a reader held up by a loaded machine),
- * rings of many threads 1 MB each. */
+/* A sample carries 16 KB of stack: the first rings get 4 MB (about 250
+ * samples, 250 ms of one thread at 1 kHz), rings of many threads 1 MB.
+ * The reader drains them at least every DRAIN_MAX_NS, and four times per
+ * filling of the smallest ring, so a reader held up by a loaded machine
+ * loses nothing. */
 #define RING_PAGES_FIRST 1024
 #define RING_PAGES_MORE 256
 #define RING_FIRST 16
+#define DRAIN_MAX_NS (50 * 1000000LL)
 
 /* perf's register numbers for the libunwind order RAX..R15, RIP. */
 static const int perf_reg_of[PROF_NREGS] = {
@@ -45,6 +48,7 @@ struct ring {
 struct prof_perf {
 	pid_t pid;
 	int inherit;
+	double hz;
 	struct perf_event_attr attr;
 	const char *event;
 	struct ring *r;
@@ -114,7 +118,13 @@ static void fill_attr(struct perf_event_attr *a, uint32_t type, uint64_t config,
 	 * read, without listing /proc/PID/task at every tick. */
 	a->task = !inherit;
 	a->disabled = 0;
-	a->wakeup_events = 1;
+	/* Times on the sampler's clock, so a sample read late keeps its time. */
+	a->use_clockid = 1;
+	a->clockid = CLOCK_MONOTONIC;
+	/* Nobody polls: a wake-up per sample would only cost the target an
+	 * interrupt.  Wake (never, in practice) at half the smallest ring. */
+	a->watermark = 1;
+	a->wakeup_watermark = RING_PAGES_MORE * 4096 / 2;
 }
 
 /* Hardware cycles when the machine has them, else the cpu-clock timer;
@@ -244,6 +254,7 @@ struct prof_perf *prof_perf_open(pid_t pid, int inherit, double hz, char *err, s
 	}
 	p->pid = pid;
 	p->inherit = inherit;
+	p->hz = hz > 0 ? hz : 100;
 	p->page = (size_t)sysconf(_SC_PAGESIZE);
 	p->scanned_ns = mono_ns();
 	p->rec = malloc(65536);
@@ -269,6 +280,16 @@ out_free:
 	free(p->rec);
 	free(p);
 	return NULL;
+}
+
+int64_t prof_perf_drain_ns(const struct prof_perf *p)
+{
+	size_t pages = p->n > RING_FIRST ? RING_PAGES_MORE : RING_PAGES_FIRST;
+	double rec = PROF_NATIVE_STACK_MAX + 8 * (PROF_NATIVE_MAX_FRAMES / 4) + 256;
+	double fill_ns = (double)pages * (double)p->page / rec / p->hz * 1e9;
+	int64_t d = (int64_t)(fill_ns / 4);
+
+	return d < DRAIN_MAX_NS ? d : DRAIN_MAX_NS;
 }
 
 const char *prof_perf_event(const struct prof_perf *p)

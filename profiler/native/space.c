@@ -178,6 +178,7 @@ int prof_space_refresh(struct prof_space *s, int force)
 		return -1;
 	s->mods = NULL;
 	s->nmods = 0;
+	s->gen++;
 	build(s, &maps, old, nold);
 	for (size_t i = 0; i < nold; i++)
 		prof_elf_put(old[i].obj);

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <libunwind.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -14,6 +15,12 @@ extern int UNW_OBJ(dwarf_search_unwind_table)(unw_addr_space_t as, unw_word_t ip
 					       int need_unwind_info, void *arg);
 
 #define LIVE_PAGES 16
+#define RULE_SLOTS 4096		/* direct-mapped cache of unwind rules by address */
+
+struct rule_slot {
+	uint64_t addr;
+	struct prof_cfi_rule r;
+};
 
 struct prof_unwinder {
 	unw_addr_space_t as;
@@ -31,7 +38,33 @@ struct prof_unwinder {
 	} page[LIVE_PAGES];
 	int npage, next_page;
 	uint64_t live_reads;
+	unsigned flushes;	/* unw_flush_cache calls: the space's cache generation */
+	struct rule_slot *rules;
+	uint64_t rules_gen;	/* the space's generation the rules belong to */
+	uint64_t fast, slow;	/* stacks unwound by the rules, by libunwind */
+	int libunwind_only;	/* SONDA_UNWIND=libunwind: to check the rules against it */
 };
+
+/* The unwinder used last by this thread.  A per-thread cache needs no
+ * lock (the global one blocks every signal around each step: two system
+ * calls per frame), but it is keyed by address alone and shared by every
+ * address space of the thread: it is flushed when another process's
+ * space is used, by giving the new space a generation the cache has not
+ * seen. */
+static _Thread_local struct prof_unwinder *last_user;
+static _Thread_local unsigned last_gen;
+
+static void claim_cache(struct prof_unwinder *u)
+{
+	if (last_user == u)
+		return;
+	do {
+		unw_flush_cache(u->as, 0, 0);
+		u->flushes++;
+	} while (u->flushes == last_gen);
+	last_user = u;
+	last_gen = u->flushes;
+}
 
 enum {
 	EH_PE_udata4 = 0x03,
@@ -118,12 +151,9 @@ found:
 	return 0;
 }
 
-static int access_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *val, int write, void *arg)
+/* A word of the sample: the stack copy, the mapped files, the live stack. */
+static int read_word(struct prof_unwinder *u, uint64_t addr, unw_word_t *val)
 {
-	struct prof_unwinder *u = arg;
-
-	if (write)
-		return -UNW_EINVAL;
 	if (addr >= u->sp && addr - u->sp + sizeof(*val) <= u->stack_len) {
 		memcpy(val, u->stack + (addr - u->sp), sizeof(*val));
 		return 0;
@@ -134,7 +164,16 @@ static int access_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *val, int
 		return 0;
 	if (addr >= u->sp && addr - u->sp < (1u << 24))
 		u->past_copy = 1;
-	return -UNW_EINVAL;
+	return -1;
+}
+
+static int access_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *val, int write, void *arg)
+{
+	struct prof_unwinder *u = arg;
+
+	if (write)
+		return -UNW_EINVAL;
+	return read_word(u, addr, val) == 0 ? 0 : -UNW_EINVAL;
 }
 
 static int access_reg(unw_addr_space_t as, unw_regnum_t reg, unw_word_t *val, int write, void *arg)
@@ -182,12 +221,19 @@ struct prof_unwinder *prof_unwinder_new(struct prof_space *s)
 	if (!u)
 		return NULL;
 	u->space = s;
+	u->libunwind_only = getenv("SONDA_UNWIND") && !strcmp(getenv("SONDA_UNWIND"), "libunwind");
 	u->as = unw_create_addr_space(&accessors, 0);
 	if (!u->as) {
 		free(u);
 		return NULL;
 	}
-	unw_set_caching_policy(u->as, UNW_CACHE_GLOBAL);
+	unw_set_caching_policy(u->as, UNW_CACHE_PER_THREAD);
+	u->rules = calloc(RULE_SLOTS, sizeof(*u->rules));
+	if (!u->rules) {
+		unw_destroy_addr_space(u->as);
+		free(u);
+		return NULL;
+	}
 	return u;
 }
 
@@ -195,6 +241,12 @@ void prof_unwinder_free(struct prof_unwinder *u)
 {
 	if (!u)
 		return;
+	if (last_user == u)
+		last_user = NULL;
+	if (getenv("SONDA_NATIVE_DEBUG"))
+		fprintf(stderr, "unwind: %llu stacks by the rules, %llu by libunwind\n",
+			(unsigned long long)u->fast, (unsigned long long)u->slow);
+	free(u->rules);
 	unw_destroy_addr_space(u->as);
 	free(u);
 }
@@ -219,6 +271,76 @@ static const char *step_reason(struct prof_unwinder *u, int rc)
 	}
 }
 
+/* The rule of an address, cached until the process's modules change. */
+static int get_rule(struct prof_unwinder *u, uint64_t addr, struct prof_cfi_rule *r)
+{
+	struct rule_slot *slot;
+	const struct prof_mod *m;
+
+	if (u->rules_gen != u->space->gen) {
+		memset(u->rules, 0, RULE_SLOTS * sizeof(*u->rules));
+		u->rules_gen = u->space->gen;
+	}
+	slot = &u->rules[((addr * 0x9E3779B97F4A7C15ull) >> 40) & (RULE_SLOTS - 1)];
+	if (slot->addr == addr && addr) {
+		*r = slot->r;
+		return 0;
+	}
+	m = prof_space_find(u->space, addr);
+	if (!m)
+		return -1;	/* not cached: a refresh may find it later */
+	prof_cfi_find(m->obj, addr - m->bias, r);
+	if (u->rules_gen != u->space->gen) {
+		memset(u->rules, 0, RULE_SLOTS * sizeof(*u->rules));
+		u->rules_gen = u->space->gen;
+	}
+	slot->addr = addr;
+	slot->r = *r;
+	return 0;
+}
+
+/* The fast path: every frame by its cached rule, a table lookup and a
+ * read or two per frame.  0 when some frame needs libunwind (a signal
+ * frame, a PLT stub, an expression, no unwind entry): the whole stack is
+ * then unwound again by libunwind. */
+static int unwind_fast(struct prof_unwinder *u, uint64_t *ips, size_t max, size_t *np,
+		       const char **reason)
+{
+	uint64_t ip = u->regs->r[PROF_REG_IP], sp = u->sp, bp = u->regs->r[PROF_REG_BP];
+	size_t n = 0;
+
+	for (;;) {
+		struct prof_cfi_rule r;
+		unw_word_t ra, nbp;
+		uint64_t cfa;
+
+		if (ip == 0)
+			break;
+		if (n == max) {
+			*reason = "too deep";
+			break;
+		}
+		ips[n++] = ip;
+		/* A return address points after the call: the call's row. */
+		if (get_rule(u, n == 1 ? ip : ip - 1, &r) != 0 || r.kind == PROF_CFI_SLOW)
+			return 0;
+		if (r.kind == PROF_CFI_END)
+			break;
+		cfa = (r.cfa_reg == PROF_REG_SP ? sp : bp) + (uint64_t)(int64_t)r.cfa_off;
+		if (cfa <= sp || read_word(u, cfa + (uint64_t)(int64_t)r.ra_off, &ra) != 0)
+			return 0;
+		if (r.bp_saved) {
+			if (read_word(u, cfa + (uint64_t)(int64_t)r.bp_off, &nbp) != 0)
+				return 0;
+			bp = nbp;
+		}
+		sp = cfa;
+		ip = ra;
+	}
+	*np = n;
+	return 1;
+}
+
 size_t prof_unwind(struct prof_unwinder *u, const struct prof_regs *regs, const uint8_t *stack,
 		   size_t len, uint64_t *ips, size_t max, const char **reason)
 {
@@ -233,6 +355,15 @@ size_t prof_unwind(struct prof_unwinder *u, const struct prof_regs *regs, const 
 	u->past_copy = 0;
 	u->npage = 0;
 	*reason = NULL;
+	if (!u->libunwind_only && unwind_fast(u, ips, max, &n, reason)) {
+		u->fast++;
+		return n;
+	}
+	u->slow++;
+	n = 0;
+	*reason = NULL;
+	u->past_copy = 0;
+	claim_cache(u);
 	rc = unw_init_remote(&c, u->as, u);
 	if (rc < 0) {
 		*reason = step_reason(u, rc);

@@ -63,12 +63,12 @@ static int fake_sample(struct prof_engine *e, prof_emit_fn emit, void *ctx, char
 		snprintf(err, errlen, "gone");
 		return -ESRCH;
 	}
-	st = (struct prof_stack){e->pid, NULL, STORE_STATE_ONCPU, main_frames, 3};
+	st = (struct prof_stack){e->pid, NULL, STORE_STATE_ONCPU, main_frames, 3, 0};
 	emit(ctx, &st);
-	st = (struct prof_stack){e->pid + 100000, "sleeper", STORE_STATE_IDLE, idle_frames, 2};
+	st = (struct prof_stack){e->pid + 100000, "sleeper", STORE_STATE_IDLE, idle_frames, 2, 0};
 	emit(ctx, &st);
 	st = (struct prof_stack){e->pid + 100001, "holder", STORE_STATE_GIL | STORE_STATE_ONCPU,
-				 gil_frames, 1};
+				 gil_frames, 1, 0};
 	emit(ctx, &st);
 	return 0;
 }
@@ -79,7 +79,8 @@ static void fake_detach(struct prof_engine *e)
 }
 
 const struct prof_backend prof_backend_python = {
-	"python", fake_attach, fake_describe, fake_sample, fake_detach,
+	.name = "python", .attach = fake_attach, .describe = fake_describe,
+	.sample = fake_sample, .detach = fake_detach,
 };
 
 static pid_t spawn_sleep(const char *secs)
