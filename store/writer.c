@@ -731,6 +731,28 @@ int store_writer_flush(struct store_writer *w)
 	return failed ? -1 : 0;
 }
 
+/* A small store is mostly fixed cost, a page per table and index:
+ * rewritten with the smallest pages it is a third of the size (an
+ * aggregated recording of minutes is a few dozen KB).  Left as it is when
+ * a reader holds it (the VACUUM fails) or when it is large. */
+static void compact_small(sqlite3 *db)
+{
+	sqlite3_stmt *st;
+	int64_t pages = 0, size = 0;
+
+	if (sqlite3_prepare_v2(db, "SELECT page_count, page_size FROM pragma_page_count, pragma_page_size",
+			       -1, &st, NULL) != SQLITE_OK)
+		return;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		pages = sqlite3_column_int64(st, 0);
+		size = sqlite3_column_int64(st, 1);
+	}
+	sqlite3_finalize(st);
+	if (pages * size > (1 << 20) || size <= 512)
+		return;
+	store_sql_exec(db, "PRAGMA page_size = 512; VACUUM", NULL, 0);
+}
+
 int store_writer_close(struct store_writer *w, struct store_profile *p, char *err, size_t errlen)
 {
 	int rc = 0;
@@ -763,6 +785,7 @@ int store_writer_close(struct store_writer *w, struct store_profile *p, char *er
 		sqlite3_busy_timeout(w->db, 250);
 		store_sql_exec(w->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, 0);
 		store_sql_exec(w->db, "PRAGMA journal_mode = DELETE", NULL, 0);
+		compact_small(w->db);
 	}
 	writer_destroy(w);
 	return rc;

@@ -39,9 +39,9 @@ static int cpu_attach(struct prof_engine **ep, pid_t pid, const struct prof_opti
 		return -1;
 	}
 	snprintf(e->desc, sizeof(e->desc), "%s via perf_event_open", prof_perf_event(e->perf));
-	/* Kernel names now, not in the middle of the first samples. */
-	if (prof_perf_kernel(e->perf))
-		prof_kernel_symbol(0);
+	/* Kernel names are loaded at the first kernel frame (listing
+	 * /proc/kallsyms costs tens of ms; a program that stays in user
+	 * space never needs it).  The rings hold far more than that. */
 	*ep = e;
 	return 0;
 }

@@ -15,6 +15,7 @@ extern int UNW_OBJ(dwarf_search_unwind_table)(unw_addr_space_t as, unw_word_t ip
 					       int need_unwind_info, void *arg);
 
 #define LIVE_PAGES 16
+#define PREFETCH_MAX 128
 #define RULE_SLOTS 4096		/* direct-mapped cache of unwind rules by address */
 
 struct rule_slot {
@@ -38,6 +39,15 @@ struct prof_unwinder {
 	} page[LIVE_PAGES];
 	int npage, next_page;
 	uint64_t live_reads;
+	/* The live words the last unwind read, fetched again in one system
+	 * call before the next: a deep stack of the same thread needs the
+	 * same ones, and the rest are read page by page as before. */
+	struct {
+		uint64_t addr, val;
+	} pre[PREFETCH_MAX];
+	size_t npre, precur;
+	uint64_t want[PREFETCH_MAX];
+	size_t nwant;
 	unsigned flushes;	/* unw_flush_cache calls: the space's cache generation */
 	struct rule_slot *rules;
 	uint64_t rules_gen;	/* the space's generation the rules belong to */
@@ -122,6 +132,39 @@ static int get_dyn_info_list_addr(unw_addr_space_t as, unw_word_t *addr, void *a
  * from the live thread: a caller's frame stays put while its callees run,
  * so this is what the copy would have held unless the thread has
  * returned past it since the sample. */
+static void prefetch(struct prof_unwinder *u)
+{
+	struct iovec local[PREFETCH_MAX], remote[PREFETCH_MAX];
+	size_t n = 0;
+	ssize_t got;
+
+	u->npre = u->precur = 0;
+	for (size_t i = 0; i < u->nwant; i++) {
+		uint64_t a = u->want[i];
+
+		if (a < u->sp + u->stack_len || a - u->sp >= (8u << 20))
+			continue;	/* another thread's stack, or in the copy now */
+		u->pre[n].addr = a;
+		local[n].iov_base = &u->pre[n].val;
+		local[n].iov_len = 8;
+		remote[n].iov_base = (void *)(uintptr_t)a;
+		remote[n].iov_len = 8;
+		n++;
+	}
+	u->nwant = 0;
+	if (!n)
+		return;
+	got = process_vm_readv(u->space->pid, local, (unsigned long)n, remote, (unsigned long)n, 0);
+	u->npre = got > 0 ? (size_t)got / 8 : 0;
+	u->live_reads++;
+}
+
+static void note_want(struct prof_unwinder *u, uint64_t addr)
+{
+	if (u->nwant < PREFETCH_MAX)
+		u->want[u->nwant++] = addr;
+}
+
 static int read_live(struct prof_unwinder *u, uint64_t addr, unw_word_t *val)
 {
 	uint64_t pa = addr & ~4095ull;
@@ -130,6 +173,18 @@ static int read_live(struct prof_unwinder *u, uint64_t addr, unw_word_t *val)
 
 	if ((addr & 7) || addr - u->sp >= (8u << 20))
 		return -1;
+	/* Words are read outwards, so the next one is usually next in line. */
+	for (size_t k = 0; k < u->npre; k++) {
+		size_t j = (u->precur + k) % u->npre;
+
+		if (u->pre[j].addr == addr) {
+			*val = u->pre[j].val;
+			u->precur = j + 1;
+			note_want(u, addr);
+			return 0;
+		}
+	}
+	note_want(u, addr);
 	for (i = 0; i < u->npage; i++)
 		if (u->page[i].addr == pa)
 			goto found;
@@ -355,6 +410,7 @@ size_t prof_unwind(struct prof_unwinder *u, const struct prof_regs *regs, const 
 	u->past_copy = 0;
 	u->npage = 0;
 	*reason = NULL;
+	prefetch(u);
 	if (!u->libunwind_only && unwind_fast(u, ips, max, &n, reason)) {
 		u->fast++;
 		return n;
