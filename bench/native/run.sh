@@ -1,28 +1,45 @@
 #!/bin/sh
-# run.sh - sonda's CPU mode beside perf record (-g frame pointers, --call-graph dwarf) on the same targets, in one run.
+# run.sh - sonda's native modes beside perf in one run: CPU and bytes per sample, full stacks, wall-clock shares, target slowdown.
 #
 # Usage: bench/native/run.sh [BUILDDIR] [SECONDS] [HZ]
-# For each target (a 12-deep chain built -O2 with and without frame
-# pointers, and a 30-deep stack of 9 KB frames) it samples the same running
-# process with each tool in turn and prints: CPU per sample (record, plus
-# perf script / unwind and symbolize), bytes per sample, and the share of
-# samples holding the whole expected stack.  sonda's figures are for
-# sonda record (sampling, unwinding, symbolizing, the store) as a user runs it.
+#
+# 1. CPU mode.  For each target (a 12-deep chain built -O2 with and
+#    without frame pointers, and a 30-deep stack of 9 KB frames) the same
+#    running process is sampled for SECONDS (default 10) at HZ (default
+#    1000) by perf record -g (frame pointers), perf record --call-graph
+#    dwarf, and sonda record --mode cpu.  Printed: CPU per sample (perf:
+#    record + script; sonda: record, unwind, symbolize and the store, as a
+#    user runs it), bytes per sample, the share of samples holding the
+#    whole expected stack, and sonda's one-time start-up cost (a 0.3 s
+#    recording of the same target), with the per-sample cost net of it.
+# 2. Wall mode.  A program spends known shares of its main thread's time
+#    computing, blocked in read() and asleep (it measures what it really
+#    spent); sonda record --mode wall --idle at 1 kHz; the shares are read
+#    as a user reads them, from sonda report -t TID (total %).
+# 3. Slowdown.  A fixed amount of work, timed alone, under sonda record
+#    --mode cpu at 100 Hz and under --mode wall at 1 kHz; the ratio of the
+#    medians of ROUNDS runs each (default 5, interleaved), of wall time
+#    and of the target's own CPU time.
 set -eu
 BUILDDIR=$(cd "${1:-.}" && pwd)
-SECS=${2:-5}
+SECS=${2:-10}
 HZ=${3:-1000}
-SRC=$(cd "$(dirname "$0")/../.." && pwd)/tests/fixtures/native/target.c
+ROUNDS=${ROUNDS:-5}
+WORK=${WORK:-150}
+HERE=$(cd "$(dirname "$0")" && pwd)
+SRC=$HERE/../../tests/fixtures/native/target.c
 SONDA=$BUILDDIR/sonda
 W=$(mktemp -d /tmp/sonda-bench-native.XXXXXX)
-trap 'kill $TPID 2>/dev/null; rm -rf "$W"' EXIT
 TPID=
+trap '[ -n "$TPID" ] && kill $TPID 2>/dev/null; rm -rf "$W"' EXIT
 cd "$W"
 
 command -v perf >/dev/null || { echo "perf not installed (apt-get install linux-perf)"; exit 1; }
 [ -x "$SONDA" ] || { echo "build first: make"; exit 1; }
 gcc -O2 -g -fomit-frame-pointer -pthread -o nofp "$SRC"
 gcc -O2 -g -fno-omit-frame-pointer -pthread -o fp "$SRC"
+gcc -O2 -g -pthread -o shares "$HERE/shares.c"
+echo "load: $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min) on $(nproc) CPUs"
 
 # CPU seconds (user + system) of a command and its children.
 cpu_of() {
@@ -47,37 +64,44 @@ sonda_full() {
 		END { printf "%d %.1f", total, total ? 100 * full / total : 0 }' "$2"
 }
 
-row() { printf '%-22s %9s %11s %9s %8s\n' "$@"; }
+row() { printf '%-24s %8s %11s %9s %7s\n' "$@"; }
 
 bench_target() {
 	label=$1 prog=$2 mode=$3 want=$4
 	./"$prog" "$mode" >t.out & TPID=$!
 	sleep 0.3
 	echo
-	echo "== $label ($SECS s at $HZ Hz each)"
+	echo "== $label ($SECS s at $HZ Hz each; load $(cut -d' ' -f1 /proc/loadavg))"
 	row tool "samples" "us CPU/smp" "bytes/smp" "full %"
 	for cg in fp dwarf; do
 		if [ $cg = fp ]; then opt="-g"; else opt="--call-graph dwarf"; fi
 		rec=$(cpu_of perf record -e cpu-clock -F "$HZ" $opt -p $TPID -o perf.$cg.data -- sleep "$SECS")
 		scr=$(cpu_of sh -c "perf script -i perf.$cg.data >perf.$cg.txt")
-		perf script -i perf.$cg.data >perf.$cg.txt 2>/dev/null
 		set -- $(perf_full "$want" perf.$cg.txt)
 		n=$1 full=$2
 		bytes=$(stat -c %s perf.$cg.data)
 		us=$(awk -v a="$rec" -v b="$scr" -v n="$n" 'BEGIN { printf "%.1f", n ? 1e6 * (a + b) / n : 0 }')
-		eval "us_$cg=$us bytes_$cg=$((n ? bytes / n : 0)) full_$cg=$full"
+		eval "us_$cg=$us bytes_$cg=$((n ? bytes / n : 0))"
 		row "perf $cg (rec+script)" "$n" "$us" "$((n ? bytes / n : 0))" "$full"
 	done
+	# sonda's fixed start-up: a short recording of the same target.
+	cpu0=$(cpu_of "$SONDA" record --mode cpu -r "$HZ" -d 0.3 -p $TPID -q -o s0.db)
+	"$SONDA" export s0.db -f folded >s0.folded 2>/dev/null
+	n0=$(sonda_full "$want" s0.folded | cut -d' ' -f1)
 	cpu=$(cpu_of "$SONDA" record --mode cpu -r "$HZ" -d "$SECS" -p $TPID -q -o s.db)
 	"$SONDA" export s.db -f folded >sonda.folded 2>/dev/null
 	set -- $(sonda_full "$want" sonda.folded)
 	n=$1 full=$2
 	us=$(awk -v a="$cpu" -v n="$n" 'BEGIN { printf "%.1f", n ? 1e6 * a / n : 0 }')
 	bytes=$((n ? $(stat -c %s s.db) / n : 0))
-	row "sonda cpu" "$n" "$us" "$bytes" "$full"
-	awk -v s="$us" -v f="$us_fp" -v d="$us_dwarf" 'BEGIN {
-		printf "ratio CPU/sample: sonda/perf-fp %.3f, sonda/perf-dwarf %.3f\n", f ? s / f : 0, d ? s / d : 0 }'
-	awk -v s="$bytes" -v f="$bytes_fp" -v d="$bytes_dwarf" 'BEGIN {
+	bytesf=$(awk -v b="$(stat -c %s s.db)" -v n="$n" 'BEGIN { printf "%.2f", n ? b / n : 0 }')
+	row "sonda cpu" "$n" "$us" "$bytesf" "$full"
+	awk -v a="$cpu" -v n="$n" -v a0="$cpu0" -v n0="$n0" -v f="$us_fp" -v d="$us_dwarf" 'BEGIN {
+		m = n > n0 ? 1e6 * (a - a0) / (n - n0) : 0
+		printf "sonda start-up %.0f ms CPU (a 0.3 s recording, %d samples); net of it %.1f us/sample\n", 1e3 * a0, n0, m
+		printf "ratio CPU/sample (whole %s s run): sonda/perf-fp %.3f, sonda/perf-dwarf %.3f\n", '"$SECS"', f ? 1e6 * a / n / f : 0, d ? 1e6 * a / n / d : 0
+		printf "ratio CPU/sample (net of start-up): sonda/perf-fp %.3f, sonda/perf-dwarf %.3f\n", f ? m / f : 0, d ? m / d : 0 }'
+	awk -v s="$bytesf" -v f="$bytes_fp" -v d="$bytes_dwarf" 'BEGIN {
 		printf "ratio bytes/sample: sonda/perf-fp %.4f, sonda/perf-dwarf %.4f\n", f ? s / f : 0, d ? s / d : 0 }'
 	kill $TPID; wait $TPID 2>/dev/null || true
 	TPID=
@@ -88,3 +112,34 @@ deep="main"; for i in $(seq 1 30); do deep="$deep d$i"; done
 bench_target "12-deep chain, -fomit-frame-pointer" nofp chain "$chain"
 bench_target "12-deep chain, -fno-omit-frame-pointer" fp chain "$chain"
 bench_target "30-deep stack of 9 KB frames" nofp deep "$deep"
+
+echo
+WSECS=$SECS
+echo "== wall mode shares of the main thread ($WSECS s at 1 kHz, --idle; load $(cut -d' ' -f1 /proc/loadavg))"
+"$SONDA" record --mode wall --idle -r 1000 -q -o wall.db -- ./shares cycle "$WSECS" >truth.txt
+set -- $(cat truth.txt)	# truth pid PID compute C blocked B asleep S
+tid=$3 tc=$5 tb=$7 ts=$9
+"$SONDA" report wall.db -t "$tid" -f csv -n 1000 >wall.csv
+awk -F, -v tc="$tc" -v tb="$tb" -v ts="$ts" '
+	$1 ~ /^phase_compute/ { c += $7 } $1 ~ /^phase_blocked/ { b += $7 } $1 ~ /^phase_sleep/ { s += $7 }
+	END {
+		printf "truth (measured by the target): compute %.1f%%  blocked %.1f%%  asleep %.1f%%\n", tc, tb, ts
+		printf "sonda report total%%:            compute %.1f%%  blocked %.1f%%  asleep %.1f%%\n", c, b, s
+		ec = c - tc; eb = b - tb; es = s - ts
+		m = ec < 0 ? -ec : ec; if ((eb < 0 ? -eb : eb) > m) m = eb < 0 ? -eb : eb; if ((es < 0 ? -es : es) > m) m = es < 0 ? -es : es
+		printf "wall share errors (points): compute %+.1f, blocked %+.1f, asleep %+.1f; worst %.1f\n", ec, eb, es, m }' wall.csv
+
+echo
+echo "== slowdown of a fixed work ($WORK rounds, median of $ROUNDS runs each, interleaved; load $(cut -d' ' -f1 /proc/loadavg))"
+: >alone.txt; : >cpu.txt; : >wall.txt
+for r in $(seq 1 "$ROUNDS"); do
+	./shares work "$WORK" >>alone.txt
+	"$SONDA" record --mode cpu -r 100 -q -o c.db -- ./shares work "$WORK" | tail -n 1 >>cpu.txt
+	"$SONDA" record --mode wall -r 1000 -q -o w.db -- ./shares work "$WORK" | tail -n 1 >>wall.txt
+done
+med() { sort -n -k"$2" "$1" | awk -v k="$2" '{ v[NR] = $k } END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+awk -v aw="$(med alone.txt 1)" -v ac="$(med alone.txt 2)" -v cw="$(med cpu.txt 1)" -v cc="$(med cpu.txt 2)" \
+    -v ww="$(med wall.txt 1)" -v wc="$(med wall.txt 2)" 'BEGIN {
+	printf "alone: %.3f s wall, %.3f s CPU\n", aw, ac
+	printf "slowdown cpu mode @100 Hz: wall %+.1f%%, target CPU %+.1f%%\n", 100 * (cw / aw - 1), 100 * (cc / ac - 1)
+	printf "slowdown wall mode @1 kHz: wall %+.1f%%, target CPU %+.1f%%\n", 100 * (ww / aw - 1), 100 * (wc / ac - 1) }'

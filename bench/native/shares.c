@@ -1,9 +1,12 @@
 /* shares.c - a program with known time shares (compute, blocked in read, asleep), and a fixed amount of work for slowdown runs.
  *
- *   shares cycle        forever: 30 ms computing, 30 ms blocked in read() on
- *                       a pipe, 40 ms in nanosleep()
- *   shares work N       N rounds of pure computation, then prints the seconds it took
+ *   shares cycle [S]    30 ms computing, 30 ms blocked in read() on a pipe,
+ *                       40 ms in nanosleep(), over and over (for S seconds,
+ *                       then prints the shares it really spent, measured)
+ *   shares work N       N rounds of pure computation, then prints the wall
+ *                       and CPU seconds it took
  */
+#include <sys/resource.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -74,22 +77,41 @@ int main(int argc, char **argv)
 	if (argc > 2 && !strcmp(argv[1], "work")) {
 		double t0 = now();
 
+		struct rusage ru;
+
 		work(atol(argv[2]));
-		printf("%.3f\n", now() - t0);
+		getrusage(RUSAGE_SELF, &ru);
+		printf("%.4f %.4f\n", now() - t0,
+		       ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
+			       ru.ru_stime.tv_usec / 1e6);
 		return 0;
 	}
 	int req[2];
 	pthread_t t;
+	double secs = argc > 2 ? atof(argv[2]) : 0, t0, t1, t2, t3, spent[3] = {0, 0, 0};
 
 	if (pipe(pipefd) != 0 || pipe(req) != 0 || pthread_create(&t, NULL, feeder, req) != 0)
 		return 1;
 	printf("ready\n");
 	fflush(stdout);
-	for (;;) {
+	t0 = now();
+	for (t3 = t0; !secs || t3 - t0 < secs;) {
+		/* The truth is what each phase really took, not its nominal length. */
+		t1 = t3;
 		phase_compute(0.030);
 		if (write(req[1], "r", 1) != 1)
 			return 1;
+		t2 = now();
+		spent[0] += t2 - t1;
 		phase_blocked();
+		t3 = now();
+		spent[1] += t3 - t2;
 		phase_sleep(0.040);
+		t1 = t3;
+		t3 = now();
+		spent[2] += t3 - t1;
 	}
+	printf("truth pid %d compute %.2f blocked %.2f asleep %.2f\n", (int)getpid(),
+	       100 * spent[0] / (t3 - t0), 100 * spent[1] / (t3 - t0), 100 * spent[2] / (t3 - t0));
+	return 0;
 }
