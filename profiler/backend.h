@@ -33,6 +33,7 @@ struct prof_stack {
 	const struct prof_frame *frames;
 	size_t nframes;
 	int64_t mono_ns;	/* when taken (CLOCK_MONOTONIC); 0: at the loop's tick */
+	uint32_t weight;	/* ticks this sample stands for (a thread read late); 0: one */
 };
 
 typedef void (*prof_emit_fn)(void *ctx, const struct prof_stack *stack);

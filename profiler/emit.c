@@ -161,7 +161,7 @@ void prof_emit_stack(void *ctx, const struct prof_stack *st)
 	s.time_ns = st->mono_ns ? st->mono_ns - c->start_mono : c->time_ns;
 	if (s.time_ns < 0)
 		s.time_ns = 0;	/* taken between attach and the session's start */
-	s.weight = 1;
+	s.weight = st->weight ? st->weight : 1;
 	store_sample_add(c->p, &s);
 	c->kept++;
 }

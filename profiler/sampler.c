@@ -579,11 +579,27 @@ static void finish_main(struct prof_sampler *s)
 		s->st.exit_status = prof_launch_exit_code(s->launch.status);
 }
 
+/* A tick moved by up to a quarter period either way, evenly, so that a
+ * target doing something periodic is not seen at the same phase each
+ * time (the ticks stay period apart on average). */
+static int64_t jitter(uint64_t *seed, int64_t period)
+{
+	uint64_t x = *seed;
+
+	if (period < 4)
+		return 0;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	*seed = x;
+	return (int64_t)(x % (uint64_t)(period / 2 + 1)) - period / 4;
+}
+
 static void run_loop(struct prof_sampler *s)
 {
 	int64_t rate_period = (int64_t)(NS / s->o.rate_hz), period, next, last_scan = 0, last_alive;
 	int64_t end = s->o.duration_s > 0 ? s->start_mono + (int64_t)(s->o.duration_s * NS) : 0;
-	uint64_t missed = 0, tick = 0;
+	uint64_t missed = 0, tick = 0, seed = (uint64_t)mono_ns() | 1;
 
 	if (rate_period < 1)
 		rate_period = 1;
@@ -592,7 +608,7 @@ static void run_loop(struct prof_sampler *s)
 	while (!atomic_load(&s->stop)) {
 		int64_t now;
 
-		sleep_until(s, next);
+		sleep_until(s, next + jitter(&seed, period == rate_period ? period : 0));
 		if (atomic_load(&s->stop))
 			break;
 		now = mono_ns();

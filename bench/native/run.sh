@@ -117,7 +117,7 @@ echo
 WSECS=$SECS
 echo "== wall mode shares of the main thread ($WSECS s at 1 kHz, --idle; load $(cut -d' ' -f1 /proc/loadavg))"
 "$SONDA" record --mode wall --idle -r 1000 -q -o wall.db -- ./shares cycle "$WSECS" >truth.txt
-set -- $(cat truth.txt)	# truth pid PID compute C blocked B asleep S
+set -- $(grep ^truth truth.txt)	# truth pid PID compute C blocked B asleep S
 tid=$3 tc=$5 tb=$7 ts=$9
 "$SONDA" report wall.db -t "$tid" -f csv -n 1000 >wall.csv
 awk -F, -v tc="$tc" -v tb="$tb" -v ts="$ts" '

@@ -80,6 +80,7 @@ void prof_nat_emit(struct prof_nat *n, pid_t tid, uint32_t state, const struct p
 	st.frames = frames;
 	st.nframes = nf;
 	st.mono_ns = n->mono_ns;
+	st.weight = n->weight;
 	emit(ctx, &st);
 }
 

@@ -179,7 +179,8 @@ static int mixed_sample(struct prof_engine *e, prof_emit_fn emit, void *ctx, cha
 		return -ESRCH;
 	if (rc < 0) {
 		prof_pause_resume(e->pause);
-		return -1;
+		/* Exited and not yet reaped (a zombie): the end, not an error. */
+		return prof_nat_alive(e->nat.pid) ? -1 : -ESRCH;
 	}
 	prof_grab_take(&e->grab, e->pause, e->nat.pid, e->idle);
 	e->nomem = 0;

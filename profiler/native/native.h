@@ -202,6 +202,7 @@ struct prof_nat {
 	struct prof_symbolizer *sym;
 	uint64_t stacks, unwind_errors;
 	int64_t mono_ns;	/* when the next emitted stack was taken, 0: now */
+	uint32_t weight;	/* ticks the next emitted stack stands for, 0: one */
 	uint64_t ips[PROF_NATIVE_MAX_FRAMES];
 };
 int prof_nat_init(struct prof_nat *n, pid_t pid, char *err, size_t errlen);

@@ -73,6 +73,9 @@ test_expect_success 'record --mode wall: the blocked reader kept with --idle, wi
 if printf "void _start(void){for(;;);}\n" >s32.c && gcc -m32 -nostdlib -static -o s32 s32.c 2>/dev/null; then
 	test_expect_success 'a 32-bit process: a clear refusal' '
 		test_spawn ./s32 && P=$SPAWNED && track $P &&
+		for i in $(seq 100); do
+			case $(readlink /proc/$P/exe) in */s32) break;; esac; sleep 0.02
+		done &&
 		test_must_fail "$SONDA" record --mode wall -p $P -d 0.2 -o x.db 2>err &&
 		test_grep "not a 64-bit x86-64 program (32-bit)" err
 	'
