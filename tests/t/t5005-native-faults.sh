@@ -1,0 +1,88 @@
+#!/bin/sh
+# t5005-native-faults: zombies, code unloaded under the sampler, files mapped and unmapped, unwind tables only in .debug_frame.
+. "$(dirname "$0")/../lib.sh"
+
+NSAMPLE=$BUILDDIR/tests/native/nsample
+FIX=$SRCDIR/tests/fixtures/native
+
+track() {
+	PIDS="${PIDS:-} $*"
+	trap 'kill -9 $PIDS 2>/dev/null' EXIT
+}
+folded() { "$SONDA" export "$1" -f folded | sed 's/ ([^)]*)//g'; }
+# Weight of the folded stacks of $1 holding the frames $2 (";"-joined).
+weight() {
+	awk -v want="$2" '{ w = $NF; s = ";" substr($0, 1, length($0) - length($NF) - 1) ";"
+		if (index(s, ";" want ";")) k += w } END { print k + 0 }' "$1"
+}
+
+if ! command -v gcc >/dev/null 2>&1; then
+	test_skip 'native faults' 'no gcc'
+	test_done
+fi
+
+# A zombie: a child its parent (an exec'd sleep) never reaps.
+sh -c 'sleep 0.1 & echo $! >zpid; exec sleep 30' &
+ZPARENT=$!
+test_pids="$test_pids $ZPARENT"
+echo "$ZPARENT" >>"$TRASH/.pids"
+test_wait_for 'test -s zpid && grep -q "^State:.*Z" /proc/$(cat zpid)/status' 5
+Z=$(cat zpid)
+
+test_expect_success 'a zombie: cpu, wall, mixed and dump --native all say so and exit 2' '
+	for m in "--mode cpu" "--mode wall" "--native"; do
+		{ timeout 10 "$SONDA" record $m -p $Z -d 0.2 -o z.db 2>err; [ $? = 2 ]; } &&
+		test_grep "process $Z is a zombie" err || return 1
+	done &&
+	{ timeout 10 "$SONDA" dump --native -p $Z 2>err; [ $? = 2 ]; } &&
+	test_grep "process $Z is a zombie" err
+'
+kill $ZPARENT 2>/dev/null
+
+test_expect_success 'a launched target that exits ends a wall recording without an error' '
+	timeout 20 "$SONDA" record --mode wall --idle -r 200 -o e.db -- sleep 0.3 2>err &&
+	test_grep "0 errors" err && test_grep "exited with status 0" err
+'
+
+if gcc -O2 -g -shared -fPIC -o libhot.so "$FIX/hot.c" &&
+   gcc -O2 -g -o unload "$FIX/unload.c" -ldl && head -c 200000 /dev/urandom >data.bin; then
+	test_expect_success 'cpu mode: a library unloaded (dlclose) and files unmapped under the sampler' '
+		timeout 30 "$SONDA" record --mode cpu -r 500 -o u.db -- ./unload ./libhot.so data.bin 6 \
+			>out 2>err &&
+		test_grep done out && test_grep "exited with status 0" err &&
+		folded u.db >f &&
+		hot=$(weight f "main;call_hot;hot_spin") && after=$(weight f "main;after_unload") &&
+		say "hot_spin $hot, after_unload $after samples" &&
+		[ $hot -ge 20 ] && [ $after -ge 20 ]
+	'
+	test_expect_success 'wall mode: the same, stacks read while the library comes and goes' '
+		timeout 30 "$SONDA" record --mode wall -r 500 -o w.db -- ./unload ./libhot.so data.bin 6 \
+			>out 2>err &&
+		test_grep done out && test_grep "exited with status 0" err &&
+		folded w.db >f &&
+		hot=$(weight f "main;call_hot;hot_spin") && after=$(weight f "main;after_unload") &&
+		say "hot_spin $hot, after_unload $after samples" &&
+		[ $hot -ge 20 ] && [ $after -ge 20 ]
+	'
+else
+	test_skip 'cpu mode: a library unloaded (dlclose) and files unmapped under the sampler' 'cannot build the fixture'
+	test_skip 'wall mode: the same, stacks read while the library comes and goes' 'cannot build the fixture'
+fi
+
+# -fno-asynchronous-unwind-tables -g: the program's own functions have no
+# .eh_frame entry, only .debug_frame.
+if gcc -O2 -g -fomit-frame-pointer -fno-asynchronous-unwind-tables -pthread -o dframe \
+	"$FIX/target.c" && "$NSAMPLE" -p $$ -d 0.01 >/dev/null 2>&1; then
+	test_expect_success 'cpu mode: the 12-deep chain of a build with only .debug_frame, whole in >= 99%' '
+		test_spawn ./dframe chain >dframe.out && P=$SPAWNED && track $P &&
+		test_wait_for "grep -q ready dframe.out" 5 &&
+		"$NSAMPLE" -r 1000 -p $P -d 1 | sed "s/;[^;]*_\[k\]//g" >out &&
+		n=$(grep -c "^S " out) && [ $n -ge 50 ] &&
+		k=$(grep -c "main;f1;f2;f3;f4;f5;f6;f7;f8;f9;f10;f11;f12\$" out) &&
+		say "$k of $n samples whole" && [ $((100 * k)) -ge $((99 * n)) ]
+	'
+else
+	test_skip 'cpu mode: a build with only .debug_frame' 'no gcc or perf events not permitted'
+fi
+
+test_done
