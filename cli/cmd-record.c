@@ -38,7 +38,10 @@ static const char usage[] =
 	"      --native           native stacks with the Python frames spliced in\n"
 	"      --idle             keep idle threads (sleeping, blocked, waiting), marked idle\n"
 	"      --gil              keep only the thread holding the GIL\n"
-	"      --nonblocking      never pause the target (reads may be torn and are dropped)\n"
+	"      --blocking         pause the target's threads for each Python read\n"
+	"                         (consistent reads; slows the target, see the man page)\n"
+	"      --nonblocking      never pause the target (the default for Python: a read\n"
+	"                         that looks torn is dropped and counted)\n"
 	"      --subprocesses     follow child processes, each recorded as its own session\n"
 	"      --threads          folded/svg: one root frame per thread\n"
 	"      --raw              keep every sample time-stamped (default: 1 s buckets)\n"
@@ -57,7 +60,7 @@ const struct cli_command cli_cmd_record = {
 };
 
 enum { OPT_MODE = 256, OPT_NATIVE, OPT_IDLE, OPT_GIL, OPT_NONBLOCKING, OPT_SUBPROCESSES,
-       OPT_THREADS, OPT_RAW };
+       OPT_THREADS, OPT_RAW, OPT_BLOCKING };
 
 static const struct option options[] = {
 	{"pid", required_argument, NULL, 'p'},
@@ -70,6 +73,7 @@ static const struct option options[] = {
 	{"idle", no_argument, NULL, OPT_IDLE},
 	{"gil", no_argument, NULL, OPT_GIL},
 	{"nonblocking", no_argument, NULL, OPT_NONBLOCKING},
+	{"blocking", no_argument, NULL, OPT_BLOCKING},
 	{"subprocesses", no_argument, NULL, OPT_SUBPROCESSES},
 	{"threads", no_argument, NULL, OPT_THREADS},
 	{"raw", no_argument, NULL, OPT_RAW},
@@ -161,7 +165,8 @@ static int parse_args(int argc, char **argv, struct record_args *a)
 		case OPT_NATIVE: a->o.native = 1; break;
 		case OPT_IDLE: a->o.idle = 1; break;
 		case OPT_GIL: a->o.gil = 1; break;
-		case OPT_NONBLOCKING: a->o.nonblocking = 1; break;
+		case OPT_NONBLOCKING: a->o.nonblocking = 1; a->o.blocking = 0; break;
+		case OPT_BLOCKING: a->o.blocking = 1; a->o.nonblocking = 0; break;
 		case OPT_SUBPROCESSES: a->o.subprocesses = 1; break;
 		case OPT_THREADS: a->threads = 1; break;
 		case OPT_RAW: a->o.raw = 1; break;
@@ -303,7 +308,12 @@ static void print_summary(const struct prof_status *st, const struct record_args
 	if (st->unpaused)
 		fprintf(stderr, ", %llu read unpaused (a thread waited for a CPU longer than half a "
 			"tick)", (unsigned long long)st->unpaused);
+	if (st->torn)
+		fprintf(stderr, ", %llu thread reads dropped as torn", (unsigned long long)st->torn);
 	fprintf(stderr, ".\n  mode: %s\n", st->mode_reason);
+	if (st->attach_cpu_ms > 0)
+		fprintf(stderr, "  attach: first sample after %.2f ms of sonda's CPU\n",
+			st->attach_cpu_ms);
 	if (a->o.argv && st->target_exited && st->exit_status >= 0)
 		fprintf(stderr, "  target: %s (process %d) exited with status %d\n", a->o.argv[0],
 			(int)st->pid, st->exit_status);

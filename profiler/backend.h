@@ -72,8 +72,9 @@ extern const struct prof_backend prof_backend_mixed;
 /* How the loop (sampler.c) drives an engine: attach, sample and detach are
  * all called from the sampling thread (ptrace ties a tracee to the thread
  * that seized it).  For the python engine the loop pauses the target
- * (prof_pause_*) around sample() unless --nonblocking; the wall and mixed
- * engines pause with prof_pause_* themselves; cpu never pauses. */
+ * (prof_pause_*) around sample() with --blocking; the wall and mixed
+ * engines pause with prof_pause_* themselves; cpu never pauses.  The
+ * python engine is read without pausing by default (o->blocking pauses). */
 /* 1 when perf events can sample pid (0: this process), else 0; why is
  * "perf events permitted" or the reason they are not, for the summary. */
 int prof_native_perf_permitted(pid_t pid, char *why, size_t len);

@@ -135,7 +135,8 @@ struct prof_options {
 	int native;		/* mixed Python + native stacks */
 	int idle;		/* keep idle threads, marked idle */
 	int gil;		/* keep only the GIL holder */
-	int nonblocking;	/* never pause the target */
+	int nonblocking;	/* never pause the target (the default unless blocking) */
+	int blocking;		/* Python: pause the target's threads around each read */
 	int subprocesses;	/* follow children */
 	int raw;		/* keep every sample time-stamped */
 };
@@ -147,6 +148,8 @@ struct prof_status {
 	double achieved_hz;
 	uint64_t samples, missed, errors;
 	uint64_t unpaused;	/* samples read unpaused: a thread did not stop in time */
+	uint64_t torn;		/* thread reads dropped because they looked torn (python) */
+	double attach_cpu_ms;	/* sonda's CPU from its start to the first sample stored, 0 before */
 	char last_error[160];
 	char mode_reason[160];	/* "python 3.11.7", "cpu: perf events permitted", ... */
 	int target_exited;	/* 1 when the target is gone */

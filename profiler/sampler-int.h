@@ -30,7 +30,7 @@ struct prof_target {
 	struct prof_keymap threads;	/* tid -> store thread id */
 	struct prof_keymap named;	/* tid -> tick its name was last read */
 	int exited;
-	uint64_t samples, errors, unpaused;
+	uint64_t samples, errors, unpaused, torn;
 	uint64_t lost;		/* the engine's own samples lost (be->lost) */
 	char last_error[160];
 };

@@ -173,11 +173,18 @@ static void open_session(struct prof_sampler *s, struct prof_target *t)
 	t->session = store_session_add(s->p, &ss);
 }
 
-/* The loop pauses the target around sample() for the Python engine; the
- * wall and mixed engines pause with prof_pause_* themselves, cpu never. */
+/* The Python engine is paused around sample() only when asked (--blocking). */
+static int pauses(const struct prof_sampler *s, const struct prof_target *t)
+{
+	return t->be == &prof_backend_python && s->o.blocking && !s->o.nonblocking;
+}
+
+/* The loop pauses the target around sample() for the Python engine with
+ * --blocking; the wall and mixed engines pause with prof_pause_*
+ * themselves, cpu never. */
 static int start_target(struct prof_sampler *s, struct prof_target *t, char *err, size_t errlen)
 {
-	if (t->be == &prof_backend_python && !s->o.nonblocking) {
+	if (pauses(s, t)) {
 		int64_t wait_us = (int64_t)(500000.0 / s->o.rate_hz);
 
 		t->pause = prof_pause_new(t->pid, err, errlen);
@@ -299,8 +306,7 @@ static int setup(struct prof_sampler *s, char *err, size_t errlen)
 		if (choose_backend(t, &s->o, s->st.mode_reason, sizeof(s->st.mode_reason), err,
 				   errlen) < 0)
 			return -1;
-		if (t->be == &prof_backend_python && !s->o.nonblocking &&
-		    prof_check_traced(t->pid, err, errlen) < 0) {
+		if (pauses(s, t) && prof_check_traced(t->pid, err, errlen) < 0) {
 			t->be->detach(t->e);
 			t->e = NULL;
 			return -1;
@@ -398,6 +404,14 @@ static void sample_target(struct prof_sampler *s, struct prof_target *t, int64_t
 		t->samples += s->emit.kept;
 	if (t->be->lost)
 		t->lost = t->be->lost(t->e);
+	if (t->be == &prof_backend_python)
+		t->torn = py_engine_torn(t->e);
+	if (s->emit.kept && s->st.attach_cpu_ms == 0) {
+		struct timespec cpu;
+
+		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
+		s->st.attach_cpu_ms = (double)cpu.tv_sec * 1e3 + (double)cpu.tv_nsec / 1e6;
+	}
 	if (rc == -ESRCH)
 		t->exited = 1;
 	else if (rc < 0)
@@ -445,6 +459,7 @@ static void update_counters(struct prof_sampler *s, uint64_t missed)
 	s->st.errors = s->targets[0].errors;
 	s->st.missed = s->targets[0].be && s->targets[0].be->lost ? s->targets[0].lost : missed;
 	s->st.unpaused = s->targets[0].unpaused;
+	s->st.torn = s->targets[0].torn;
 	snprintf(s->st.last_error, sizeof(s->st.last_error), "%s", s->targets[0].last_error);
 	s->st.elapsed_s = (double)(mono_ns() - s->start_mono) / NS;
 	s->st.achieved_hz = s->st.elapsed_s > 0 ? (double)s->st.samples / s->st.elapsed_s : 0;

@@ -99,7 +99,7 @@ int main(int argc, char **argv)
 	}
 	cpu = secs(CLOCK_THREAD_CPUTIME_ID) - cpu0;
 	wall = secs(CLOCK_MONOTONIC) - wall0;
-	printf("samples=%ld frames=%zu cpu_us=%.2f vm_reads=%.2f rate=%.0f\n", n, deepest,
+	printf("samples=%ld frames=%zu torn=%llu cpu_us=%.2f vm_reads=%.2f rate=%.0f\n", n, deepest, (unsigned long long)py_engine_torn(e),
 	       cpu * 1e6 / (double)n, (double)(py_engine_syscalls(e) - reads0) / (double)n,
 	       (double)n / wall);
 	if (pp)

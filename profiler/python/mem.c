@@ -6,6 +6,12 @@
  * serves the walk from that snapshot.  Whatever the walk needs that was
  * not planned costs one process_vm_readv and is planned for next time.
  * Everything is re-read each sample: the snapshot is never stale.
+ *
+ * The batch is sorted by address and regions close together (same or next
+ * page) are read as one: the kernel's cost is per remote iovec (a lookup of
+ * the mapping and a page pin), so 40 frame objects in a few pages cost a few
+ * iovecs, not 40.  Thread states come before the data stacks they
+ * describe (exact regions first, then ranges).
  */
 #include "config.h"
 
@@ -22,21 +28,37 @@
 #define RANGE_SLACK 1024	/* a data stack may grow this much before a re-read */
 #define BATCH_IOV 1024		/* UIO_MAXIOV */
 #define MAX_RETRIES 4
+#define MERGE_GAP 2048		/* read the bytes between two regions up to this far apart */
+#define PAGE 4096
+
+enum { ENT_EXACT, ENT_RANGE };
 
 struct entry {
 	uint64_t addr;
 	uint32_t len, got, off;
-	uint8_t planned, range;
+	uint8_t planned, kind;
 };
 
 struct plan {
 	uint64_t addr;
 	uint32_t len;
-	uint8_t range;
+	uint8_t kind;
 };
 
 struct slot {
 	uint32_t stamp, idx;
+};
+
+/* Entries of the batch read as one remote iovec. */
+struct span {
+	uint64_t addr;
+	uint32_t len, off;
+	uint32_t first, last;	/* positions in order[] */
+};
+
+struct sortkey {
+	uint64_t addr;
+	uint32_t idx, kind;
 };
 
 struct py_mem {
@@ -55,6 +77,10 @@ struct py_mem {
 	struct plan *plan, *next;
 	size_t nplan, nnext, plan_cap;
 	struct iovec *liov, *riov;
+	struct sortkey *order;	/* the batch by address; kept while the plan is the same */
+	size_t norder;
+	uint64_t order_sig;
+	struct span *spans;
 };
 
 struct py_mem *py_mem_new(pid_t pid)
@@ -75,8 +101,10 @@ struct py_mem *py_mem_new(pid_t pid)
 	m->next = calloc(m->plan_cap, sizeof(*m->next));
 	m->liov = calloc(BATCH_IOV, sizeof(*m->liov));
 	m->riov = calloc(BATCH_IOV, sizeof(*m->riov));
-	if (!m->arena || !m->ents || !m->hash || !m->ranges || !m->plan || !m->next || !m->liov ||
-	    !m->riov) {
+	m->order = calloc(m->cap, sizeof(*m->order));
+	m->spans = calloc(m->cap, sizeof(*m->spans));
+	if (!m->arena || !m->ents || !m->hash || !m->ranges || !m->plan || !m->next ||
+	    !m->liov || !m->riov || !m->order || !m->spans) {
 		py_mem_free(m);
 		return NULL;
 	}
@@ -96,6 +124,8 @@ void py_mem_free(struct py_mem *m)
 	free(m->next);
 	free(m->liov);
 	free(m->riov);
+	free(m->order);
+	free(m->spans);
 	free(m);
 }
 
@@ -120,25 +150,38 @@ static struct entry *find_exact(struct py_mem *m, uint64_t addr)
 	return NULL;
 }
 
-/* A new entry with room in the arena, or NULL when a sample reads too much. */
-static struct entry *add_entry(struct py_mem *m, uint64_t addr, size_t len, int range)
+/* Room for len bytes in the arena: the offset, or -1 when a sample reads too much. */
+static int64_t arena_take(struct py_mem *m, size_t len)
+{
+	size_t off = m->used;
+
+	if (len > ARENA_SIZE - m->used)
+		return -1;
+	m->used += (len + 7) & ~(size_t)7;
+	if (m->used > ARENA_SIZE)
+		m->used = ARENA_SIZE;
+	return (int64_t)off;
+}
+
+/* A new entry, with its room in the arena when alloc (a batch entry gets
+ * its room with its span); NULL when a sample reads too much. */
+static struct entry *add_entry(struct py_mem *m, uint64_t addr, size_t len, int kind, int alloc)
 {
 	struct entry *e;
-	size_t h;
+	int64_t off = 0;
 
-	if (m->nents == m->cap || m->nents * 2 >= m->hash_cap || len > ARENA_SIZE - m->used)
+	if (m->nents == m->cap || m->nents * 2 >= m->hash_cap || len > ARENA_SIZE)
+		return NULL;
+	if (alloc && (off = arena_take(m, len)) < 0)
 		return NULL;
 	e = &m->ents[m->nents];
 	e->addr = addr;
 	e->len = (uint32_t)len;
 	e->got = 0;
-	e->off = (uint32_t)m->used;
+	e->off = (uint32_t)off;
 	e->planned = 0;
-	e->range = (uint8_t)range;
-	m->used += (len + 7) & ~(size_t)7;
-	if (m->used > ARENA_SIZE)
-		m->used = ARENA_SIZE;
-	for (h = hash_addr(m, addr);; h = (h + 1) & (m->hash_cap - 1)) {
+	e->kind = (uint8_t)kind;
+	for (size_t h = hash_addr(m, addr);; h = (h + 1) & (m->hash_cap - 1)) {
 		struct slot *s = &m->hash[h];
 
 		if (s->stamp != m->stamp || m->ents[s->idx].addr == addr) {
@@ -147,7 +190,7 @@ static struct entry *add_entry(struct py_mem *m, uint64_t addr, size_t len, int 
 			break;
 		}
 	}
-	if (range)
+	if (kind == ENT_RANGE)
 		m->ranges[m->nranges++] = (uint32_t)m->nents;
 	m->nents++;
 	return e;
@@ -162,13 +205,140 @@ static void plan_entry(struct py_mem *m, struct entry *e, size_t want)
 	e->planned = 1;
 	p = &m->next[m->nnext++];
 	p->addr = e->addr;
-	p->len = e->range ? (uint32_t)(want + RANGE_SLACK < MAX_FETCH ? want + RANGE_SLACK : MAX_FETCH)
-			  : e->len;
-	p->range = e->range;
+	p->len = e->kind == ENT_RANGE
+			 ? (uint32_t)(want + RANGE_SLACK < MAX_FETCH ? want + RANGE_SLACK : MAX_FETCH)
+			 : e->len;
+	p->kind = e->kind;
 }
 
-/* Reads entries [from, to) in batches; a failed region stops a batch, the
- * rest is retried a few times (a freed object may have been unmapped). */
+/* Sets got of every entry of span sp from the bytes the span got. */
+static void span_got(struct py_mem *m, const struct span *sp, size_t got)
+{
+	for (uint32_t k = sp->first; k < sp->last; k++) {
+		struct entry *e = &m->ents[m->order[k].idx];
+		uint64_t d = e->addr - sp->addr;
+
+		e->got = d >= got ? 0 : (uint32_t)(got - d < e->len ? got - d : e->len);
+	}
+}
+
+/* Reads spans [from, to) in batches; a failed span stops a batch, the rest
+ * is retried a few times (a freed object may have been unmapped). */
+static void read_spans(struct py_mem *m, size_t from, size_t to)
+{
+	int retries = 0;
+
+	while (from < to && retries <= MAX_RETRIES) {
+		size_t n = to - from < BATCH_IOV ? to - from : BATCH_IOV;
+		ssize_t r;
+
+		for (size_t i = 0; i < n; i++) {
+			const struct span *sp = &m->spans[from + i];
+
+			m->liov[i].iov_base = m->arena + sp->off;
+			m->liov[i].iov_len = sp->len;
+			m->riov[i].iov_base = (void *)(uintptr_t)sp->addr;
+			m->riov[i].iov_len = sp->len;
+		}
+		m->syscalls++;
+		r = process_vm_readv(m->pid, m->liov, (unsigned long)n, m->riov, (unsigned long)n, 0);
+		if (r < 0) {
+			if (errno == ESRCH) {
+				m->gone = 1;
+				return;
+			}
+			r = 0;
+		}
+		for (size_t i = 0; i < n; i++) {
+			const struct span *sp = &m->spans[from + i];
+			size_t got = (size_t)r < sp->len ? (size_t)r : sp->len;
+
+			span_got(m, sp, got);
+			r -= (ssize_t)got;
+			if (got < sp->len) {
+				n = i + 1;	/* a short read ends the batch */
+				retries++;
+				break;
+			}
+		}
+		from += n;
+	}
+}
+
+static int cmp_key(const void *a, const void *b)
+{
+	const struct sortkey *x = a, *y = b;
+
+	if (x->kind != y->kind)
+		return x->kind < y->kind ? -1 : 1;
+	return x->addr < y->addr ? -1 : x->addr > y->addr;
+}
+
+/* The batch's entries by address, exact regions before ranges (a thread
+ * state is read before the data stack it describes); sorted again only
+ * when the plan changed (a steady sample plans the same). */
+static void order_batch(struct py_mem *m)
+{
+	uint64_t sig = 1469598103934665603ull;
+	size_t n = 0;
+
+	for (size_t i = 0; i < m->nents; i++) {
+		sig = (sig ^ m->ents[i].addr) * 1099511628211ull;
+		sig = (sig ^ (m->ents[i].len | (uint64_t)m->ents[i].kind << 32)) * 1099511628211ull;
+	}
+	if (sig == m->order_sig && m->norder == m->nents)
+		return;
+	for (size_t i = 0; i < m->nents; i++) {
+		m->order[n].addr = m->ents[i].addr;
+		m->order[n].kind = m->ents[i].kind;
+		m->order[n++].idx = (uint32_t)i;
+	}
+	qsort(m->order, n, sizeof(*m->order), cmp_key);
+	m->norder = n;
+	m->order_sig = sig;
+}
+
+/* Groups the ordered batch into spans, each with its room in the arena. */
+static size_t make_spans(struct py_mem *m)
+{
+	size_t ns = 0, k = 0;
+
+	while (k < m->norder) {
+		struct span *sp = &m->spans[ns];
+		const struct entry *e = &m->ents[m->order[k].idx];
+		uint64_t end = e->addr + e->len;
+		int64_t off;
+
+		sp->addr = e->addr;
+		sp->first = (uint32_t)k++;
+		while (k < m->norder) {
+			const struct entry *f = &m->ents[m->order[k].idx];
+
+			/* The bytes in between are mapped when no page is skipped. */
+			if (f->kind != e->kind || f->addr > end + MERGE_GAP ||
+			    f->addr / PAGE > (end - 1) / PAGE + 1 || f->addr + f->len - sp->addr > MAX_FETCH)
+				break;
+			if (f->addr + f->len > end)
+				end = f->addr + f->len;
+			k++;
+		}
+		sp->last = (uint32_t)k;
+		sp->len = (uint32_t)(end - sp->addr);
+		off = arena_take(m, sp->len);
+		if (off < 0)
+			break;	/* the rest is read on demand */
+		sp->off = (uint32_t)off;
+		for (uint32_t j = sp->first; j < sp->last; j++) {
+			struct entry *x = &m->ents[m->order[j].idx];
+
+			x->off = (uint32_t)(off + (int64_t)(x->addr - sp->addr));
+		}
+		ns++;
+	}
+	return ns;
+}
+
+/* Reads entries [from, to), each on its own (fetches outside the batch). */
 static void read_entries(struct py_mem *m, size_t from, size_t to)
 {
 	int retries = 0;
@@ -213,6 +383,7 @@ static void read_entries(struct py_mem *m, size_t from, size_t to)
 int py_mem_begin(struct py_mem *m)
 {
 	struct plan *t;
+	size_t ns;
 
 	m->stamp++;
 	if (m->stamp == 0) {
@@ -227,18 +398,18 @@ int py_mem_begin(struct py_mem *m)
 	m->next = t;
 	m->nplan = m->nnext;
 	m->nnext = 0;
-	/* exact regions first, the large ranges last: a range read short
-	 * near the end of a mapping then costs nothing else. */
-	for (int pass = 0; pass < 2; pass++)
+	for (int kind = ENT_EXACT; kind <= ENT_RANGE; kind++)
 		for (size_t i = 0; i < m->nplan; i++) {
 			const struct plan *p = &m->plan[i];
 
-			if (p->range != pass || find_exact(m, p->addr))
+			if (p->kind != kind || find_exact(m, p->addr))
 				continue;
-			if (!add_entry(m, p->addr, p->len, p->range))
+			if (!add_entry(m, p->addr, p->len, p->kind, 0))
 				break;
 		}
-	read_entries(m, 0, m->nents);
+	order_batch(m);
+	ns = make_spans(m);
+	read_spans(m, 0, ns);
 	if (m->gone) {
 		errno = ESRCH;
 		return -1;
@@ -283,7 +454,7 @@ const void *py_mem_fetch_upto(struct py_mem *m, uint64_t addr, size_t len, size_
 	p = lookup(m, addr, len, got, flags);
 	if (p)
 		return p;
-	e = add_entry(m, addr, len, (flags & PY_FETCH_RANGE) != 0);
+	e = add_entry(m, addr, len, (flags & PY_FETCH_RANGE) ? ENT_RANGE : ENT_EXACT, 1);
 	if (!e)
 		return NULL;
 	read_entries(m, (size_t)(e - m->ents), (size_t)(e - m->ents) + 1);

@@ -80,7 +80,7 @@ cpu_ticks() { set -- $(sed -e "s/^.*) //" "/proc/$1/stat" | cut -d" " -f12,13); 
 
 test_expect_success 'SIGKILL of sonda while it pauses the target at 1 kHz: never left stopped or traced' '
 	for i in 1 2 3 4 5 6 7 8 9 10; do
-		"$SONDA" record -q -r 1000 -p $PID -f folded -o /dev/null & rec=$!
+		"$SONDA" record --blocking -q -r 1000 -p $PID -f folded -o /dev/null & rec=$!
 		sleep 0.$((i + 2)); kill -KILL $rec; wait $rec 2>/dev/null
 		st=$(test_proc_state $PID); tr=$(tracer_of $PID)
 		echo "kill $i: state $st tracer $tr"
@@ -103,9 +103,11 @@ kill -CONT $PID
 test_spawn strace -q -p $PID -e trace=none -o /dev/null
 strace_pid=$SPAWNED
 test_wait_for "test \$(tracer_of $PID) != 0"
-test_expect_success 'a target held by another tracer: says which, exit 2, no hang' '
-	expect_exit 2 timeout 30 "$SONDA" record -p $PID -d 1 -f folded -o /dev/null 2>err &&
+test_expect_success 'a target held by another tracer: --blocking says which, exit 2; the default reads it' '
+	expect_exit 2 timeout 30 "$SONDA" record --blocking -p $PID -d 1 -f folded -o /dev/null 2>err &&
 	cat err && test_grep "already traced by process $strace_pid (strace)" err &&
+	timeout 30 "$SONDA" record -p $PID -d 1 -f folded -o nb.folded 2>err &&
+	cat err && test -s nb.folded &&
 	timeout 30 "$SONDA" record --nonblocking -p $PID -d 1 -f folded -o nb.folded 2>err &&
 	cat err && test -s nb.folded
 '
@@ -147,14 +149,17 @@ PY
 test_spawn "$py" usr1.py usr1.log
 pid=$SPAWNED
 test_wait_for "test -s usr1.log.pid"
-test_expect_success 'SIGUSR1 while sampling at 1 kHz: the handler runs within 1 s, every time' '
-	"$SONDA" record -q -r 1000 -p $pid -d 30 -f folded -o /dev/null & rec=$! &&
-	sleep 0.5 &&
-	for i in 1 2 3 4 5; do
-		kill -USR1 $pid
-		test_wait_for "test \$(wc -l < usr1.log) -ge $i" 1 || { echo "signal $i not handled within 1 s"; kill $rec; exit 1; }
-	done &&
-	kill -INT $rec && wait $rec
-'
+for how in --blocking --nonblocking; do
+	test_expect_success "SIGUSR1 while sampling at 1 kHz ($how): the handler runs within 1 s, every time" '
+		: > usr1.log &&
+		"$SONDA" record $how -q -r 1000 -p $pid -d 30 -f folded -o /dev/null & rec=$! &&
+		sleep 0.5 &&
+		for i in 1 2 3 4 5; do
+			kill -USR1 $pid
+			test_wait_for "test \$(wc -l < usr1.log) -ge $i" 1 || { echo "signal $i not handled within 1 s"; kill $rec; exit 1; }
+		done &&
+		kill -INT $rec && wait $rec
+	'
+done
 
 test_done
