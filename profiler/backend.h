@@ -61,6 +61,8 @@ struct prof_backend {
 	int64_t (*drain_ns)(struct prof_engine *e);
 	/* Optional: samples the engine's own clock took but lost (a full ring). */
 	uint64_t (*lost)(struct prof_engine *e);
+	/* Optional (NULL): thread reads dropped as torn since attach. */
+	uint64_t (*torn)(struct prof_engine *e);
 };
 
 extern const struct prof_backend prof_backend_python;

@@ -404,8 +404,8 @@ static void sample_target(struct prof_sampler *s, struct prof_target *t, int64_t
 		t->samples += s->emit.kept;
 	if (t->be->lost)
 		t->lost = t->be->lost(t->e);
-	if (t->be == &prof_backend_python)
-		t->torn = py_engine_torn(t->e);
+	if (t->be->torn)
+		t->torn = t->be->torn(t->e);
 	if (s->emit.kept && s->st.attach_cpu_ms == 0) {
 		struct timespec cpu;
 

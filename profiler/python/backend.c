@@ -66,6 +66,7 @@ const struct prof_backend prof_backend_python = {
 	.describe = py_describe,
 	.sample = py_sample,
 	.detach = py_detach,
+	.torn = py_engine_torn,
 };
 
 /* For sonda dump and the benchmark: what prof_backend_python does not say. */
