@@ -90,6 +90,7 @@ struct record_args {
 };
 
 static atomic_int interrupted;
+static double start_cpu_ms;	/* sonda's CPU when the command started: exec and libraries */
 
 static void on_signal(int sig)
 {
@@ -312,8 +313,8 @@ static void print_summary(const struct prof_status *st, const struct record_args
 		fprintf(stderr, ", %llu thread reads dropped as torn", (unsigned long long)st->torn);
 	fprintf(stderr, ".\n  mode: %s\n", st->mode_reason);
 	if (st->attach_cpu_ms > 0)
-		fprintf(stderr, "  attach: first sample after %.2f ms of sonda's CPU\n",
-			st->attach_cpu_ms);
+		fprintf(stderr, "  attach: first sample after %.2f ms of sonda's CPU (%.2f ms of it "
+			"starting sonda)\n", st->attach_cpu_ms, start_cpu_ms);
 	if (a->o.argv && st->target_exited && st->exit_status >= 0)
 		fprintf(stderr, "  target: %s (process %d) exited with status %d\n", a->o.argv[0],
 			(int)st->pid, st->exit_status);
@@ -338,7 +339,10 @@ static int run(int argc, char **argv)
 	struct sigaction sa;
 	char err[256] = "", path[4096];
 	int rc, db, progress;
+	struct timespec cpu;
 
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
+	start_cpu_ms = (double)cpu.tv_sec * 1e3 + (double)cpu.tv_nsec / 1e6;
 	rc = parse_args(argc, argv, &a);
 	if (rc)
 		return rc < 0 ? 0 : rc;

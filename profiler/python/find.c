@@ -12,10 +12,10 @@
 #include "profiler/python/python.h"
 
 enum { SYM_RUNTIME, SYM_INTERP_HEAD, SYM_TSTATE_CURRENT, SYM_CODE_TYPE, SYM_UNICODE_TYPE,
-       SYM_STRING_TYPE, SYM_BYTES_TYPE, SYM_COUNT };
+       SYM_STRING_TYPE, SYM_BYTES_TYPE, SYM_VERSION, SYM_COUNT };
 static const char *const sym_names[SYM_COUNT] = {
 	"_PyRuntime", "interp_head", "_PyThreadState_Current", "PyCode_Type",
-	"PyUnicode_Type", "PyString_Type", "PyBytes_Type",
+	"PyUnicode_Type", "PyString_Type", "PyBytes_Type", "Py_Version",
 };
 
 static void read_comm(pid_t pid, char *buf, size_t len)
@@ -103,7 +103,12 @@ static int try_elf(pid_t pid, const struct prof_maps *maps, const struct prof_ma
 	open_path(pid, m, path, sizeof(path));
 	if (py_elf_open(&elf, path) < 0)
 		return 0;
-	py_elf_symbols(&elf, sym_names, v, SYM_COUNT);
+	/* The exported symbols first; the (much larger) .symtab only when what
+	 * the reader needs is not exported (2.7, 3.6, a static interpreter). */
+	memset(v, 0, sizeof(v));
+	py_elf_symbols(&elf, sym_names, v, SYM_COUNT, PY_ELF_DYNSYM);
+	if (!v[SYM_RUNTIME] || !v[SYM_CODE_TYPE] || !v[SYM_UNICODE_TYPE] || !v[SYM_BYTES_TYPE])
+		py_elf_symbols(&elf, sym_names, v, SYM_COUNT, PY_ELF_SYMTAB);
 	if (!v[SYM_CODE_TYPE] || (!v[SYM_RUNTIME] && !v[SYM_TSTATE_CURRENT]))
 		goto out;
 	for (size_t i = 0; i < maps->n; i++)
@@ -111,7 +116,7 @@ static int try_elf(pid_t pid, const struct prof_maps *maps, const struct prof_ma
 			low = &maps->v[i];
 	if (py_elf_bias(&elf, low->start, low->offset, &t->bias) < 0)
 		goto out;
-	if (py_version_detect(&elf, m->path, &t->major, &t->minor, &t->micro) < 0)
+	if (py_version_detect(&elf, m->path, v[SYM_VERSION], &t->major, &t->minor, &t->micro) < 0)
 		goto out;
 	snprintf(t->path, sizeof(t->path), "%s", m->path);
 	t->runtime = v[SYM_RUNTIME] ? v[SYM_RUNTIME] + t->bias : 0;

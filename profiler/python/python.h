@@ -63,8 +63,11 @@ struct py_elf {
 };
 int py_elf_open(struct py_elf *e, const char *path);
 void py_elf_close(struct py_elf *e);
-/* Defined symbols from .dynsym and .symtab: values[i] = 0 when names[i] is absent. */
-void py_elf_symbols(struct py_elf *e, const char *const *names, uint64_t *values, size_t n);
+/* Defined symbols from .dynsym and/or .symtab (tables: PY_ELF_*), for
+ * the names whose values[i] is still 0; values[i] stays 0 when absent. */
+enum { PY_ELF_DYNSYM = 1, PY_ELF_SYMTAB = 2 };
+void py_elf_symbols(struct py_elf *e, const char *const *names, uint64_t *values, size_t n,
+		    int tables);
 /* len bytes of the file image at link address vaddr; 0 or -1. */
 int py_elf_read(struct py_elf *e, uint64_t vaddr, void *buf, size_t len);
 /* Load bias given a mapping of the file (start, offset); 0 or -1. */
@@ -77,11 +80,13 @@ int py_elf_each_rodata(struct py_elf *e, int (*fn)(void *ctx, const unsigned cha
 int py_find(pid_t pid, struct py_target *t, char *err, size_t errlen);
 /* Writes why pid cannot be read (gone, permission and why) to err; -1. */
 int py_find_denied(pid_t pid, char *err, size_t errlen);
-/* version.c: the version of the ELF at path, from Py_Version, the
- * embedded version string or the file name; 0 or -1. */
+/* version.c: the version of the ELF at path, from Py_Version (its link
+ * address, 0 when the ELF has none), the embedded version string or the
+ * file name; 0 or -1. */
 struct py_elf;
 struct py_mem;
-int py_version_detect(struct py_elf *elf, const char *path, int *major, int *minor, int *micro);
+int py_version_detect(struct py_elf *elf, const char *path, uint64_t py_version, int *major,
+		      int *minor, int *micro);
 
 /* layout.c: the layout for t; for 3.13+ the target's _Py_DebugOffsets,
  * cross-checked (a mismatch is written to warn, "" when none). */

@@ -17,12 +17,25 @@ struct scan {
 static int scan_version(void *ctx, const unsigned char *p, size_t n)
 {
 	struct scan *s = ctx;
+	char want[16] = "";
+	size_t wlen = 0;
 
+	/* With the minor version known from the file name, memmem finds the
+	 * candidates ("3.8.") far faster than a byte-by-byte look. */
+	if (s->major >= 0)
+		wlen = (size_t)snprintf(want, sizeof(want), "%d.%d.", s->major, s->minor);
 	for (size_t i = 1; i + 5 < n; i++) {
 		int ma, mi, mc, len = 0;
 		char buf[16];
 		size_t k;
 
+		if (wlen) {
+			const unsigned char *q = memmem(p + i, n - i, want, wlen);
+
+			if (!q)
+				return 0;
+			i = (size_t)(q - p);
+		}
 		if ((p[i] != '2' && p[i] != '3') || p[i + 1] != '.' || isdigit(p[i - 1]) ||
 		    p[i - 1] == '.')
 			continue;
@@ -56,14 +69,12 @@ static int version_from_name(const char *path, int *major, int *minor)
 	return sscanf(p, "python%d.%d", major, minor) == 2 ? 0 : -1;
 }
 
-int py_version_detect(struct py_elf *elf, const char *path, int *major, int *minor, int *micro)
+int py_version_detect(struct py_elf *elf, const char *path, uint64_t addr, int *major,
+		      int *minor, int *micro)
 {
-	static const char *const names[] = { "Py_Version" };
-	uint64_t addr;
 	unsigned char v[4];
 	struct scan s = { -1, -1, 0, 0, 0 };
 
-	py_elf_symbols(elf, names, &addr, 1);
 	if (addr && py_elf_read(elf, addr, v, sizeof(v)) == 0) {
 		uint32_t hex = (uint32_t)v[0] | (uint32_t)v[1] << 8 | (uint32_t)v[2] << 16 |
 			       (uint32_t)v[3] << 24;
