@@ -238,17 +238,19 @@ static void show_progress(struct prof_sampler *s)
 	fflush(stderr);
 }
 
-/* Waits for the end (target exit, duration, signal), syncing the writer. */
+/* Waits for the end (target exit, duration, signal), syncing the writer.
+ * Wakes only to sync, to redraw the status line or on a signal: at 100 Hz
+ * the sampler's own wake-ups are all the CPU sonda spends. */
 static void wait_for_end(struct prof_sampler *s, struct store_profile *p, struct store_writer *w,
 			 int progress)
 {
 	int64_t last_sync = mono_ns(), last_show = 0;
 
-	while (prof_sampler_running(s) && !atomic_load(&interrupted)) {
-		struct timespec ts = {0, 20000000};
+	while (!atomic_load(&interrupted)) {
 		int64_t now;
 
-		nanosleep(&ts, NULL);
+		if (prof_sampler_wait(s, (int)(SYNC_NS / 1000000)) == 0)
+			break;
 		now = mono_ns();
 		if (w && now - last_sync >= SYNC_NS) {
 			prof_sampler_lock(s);

@@ -163,6 +163,10 @@ void prof_sampler_lock(struct prof_sampler *s);
 void prof_sampler_unlock(struct prof_sampler *s);
 /* 0 once the target exited or the duration elapsed. */
 int prof_sampler_running(struct prof_sampler *s);
+/* Sleeps until sampling ends or timeout_ms passes, without waking the
+ * caller in between: 0 once sampling ended, 1 on timeout, -1 when a signal
+ * interrupted the wait (the sampling thread never takes process signals). */
+int prof_sampler_wait(struct prof_sampler *s, int timeout_ms);
 void prof_sampler_status(struct prof_sampler *s, struct prof_status *st);
 /* Stops sampling, resumes and detaches from every thread, joins. */
 void prof_sampler_stop(struct prof_sampler *s);

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
@@ -10,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -37,6 +40,7 @@ struct prof_sampler {
 	pthread_t thread;
 	int joined;
 	atomic_int stop, running;
+	int done_fd;	/* eventfd, readable once the loop ended (prof_sampler_wait) */
 
 	/* prof_sampler_start() waits here for the thread's attach. */
 	pthread_mutex_t start_mu;
@@ -558,21 +562,22 @@ static void scan_children(struct prof_sampler *s, int64_t now)
 }
 
 /* Attach mode: the target may be a zombie its parent has not reaped yet,
- * which still answers kill(0) and lists its main thread. */
-static int target_gone(pid_t pid)
+ * which still answers kill(0) and lists its main thread.  *fd keeps
+ * /proc/PID/stat open between checks: one pread each. */
+static int target_gone(pid_t pid, int *fd)
 {
 	char path[64], buf[256], *p;
-	FILE *f;
-	size_t n;
+	ssize_t n;
 
-	if (kill(pid, 0) < 0 && errno == ESRCH)
-		return 1;
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return 1;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
+	if (*fd < 0) {
+		snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+		*fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (*fd < 0)
+			return 1;
+	}
+	n = pread(*fd, buf, sizeof(buf) - 1, 0);
+	if (n <= 0)
+		return 1;	/* ESRCH: reaped */
 	buf[n] = '\0';
 	p = strrchr(buf, ')');
 	return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
@@ -615,6 +620,7 @@ static void run_loop(struct prof_sampler *s)
 	int64_t rate_period = (int64_t)(NS / s->o.rate_hz), period, next, last_scan = 0, last_alive;
 	int64_t end = s->o.duration_s > 0 ? s->start_mono + (int64_t)(s->o.duration_s * NS) : 0;
 	uint64_t missed = 0, tick = 0, seed = (uint64_t)mono_ns() | 1;
+	int stat_fd = -1;
 
 	if (rate_period < 1)
 		rate_period = 1;
@@ -652,7 +658,7 @@ static void run_loop(struct prof_sampler *s)
 			s->targets[0].exited = 1;
 		if (!s->launched && now - last_alive > ALIVE_CHECK_NS) {
 			last_alive = now;
-			if (target_gone(s->targets[0].pid))
+			if (target_gone(s->targets[0].pid, &stat_fd))
 				s->targets[0].exited = 1;
 		}
 		if (s->targets[0].exited)
@@ -664,6 +670,8 @@ static void run_loop(struct prof_sampler *s)
 			scan_children(s, now);
 		}
 	}
+	if (stat_fd >= 0)
+		close(stat_fd);
 	pthread_mutex_lock(&s->lock);
 	update_counters(s, missed);
 	pthread_mutex_unlock(&s->lock);
@@ -679,6 +687,16 @@ static void start_result(struct prof_sampler *s, int rc, const char *err)
 	pthread_mutex_unlock(&s->start_mu);
 }
 
+static void set_done(struct prof_sampler *s)
+{
+	uint64_t one = 1;
+
+	atomic_store(&s->running, 0);
+	if (s->done_fd >= 0 && write(s->done_fd, &one, sizeof(one)) < 0) {
+		/* the counter cannot overflow from one write; nothing to do */
+	}
+}
+
 static void *sampler_main(void *arg)
 {
 	struct prof_sampler *s = arg;
@@ -691,7 +709,7 @@ static void *sampler_main(void *arg)
 		}
 		if (s->launched)
 			prof_launch_end(&s->launch);
-		atomic_store(&s->running, 0);
+		set_done(s);
 		start_result(s, -1, err[0] ? err : "cannot profile this process");
 		return NULL;
 	}
@@ -713,7 +731,7 @@ static void *sampler_main(void *arg)
 		s->st.exit_status = prof_launch_exit_code(s->launch.status);
 		pthread_mutex_unlock(&s->lock);
 	}
-	atomic_store(&s->running, 0);
+	set_done(s);
 	return NULL;
 }
 
@@ -722,6 +740,7 @@ struct prof_sampler *prof_sampler_start(const struct prof_options *o, struct sto
 {
 	struct prof_sampler *s;
 	pthread_attr_t attr;
+	sigset_t block, saved;
 	int rc;
 
 	if (o->pid <= 0 && (!o->argv || !o->argv[0])) {
@@ -735,6 +754,7 @@ struct prof_sampler *prof_sampler_start(const struct prof_options *o, struct sto
 		return NULL;
 	}
 	s->cap = 4;
+	s->done_fd = -1;
 	s->o = *o;
 	if (s->o.rate_hz <= 0)
 		s->o.rate_hz = 100;
@@ -752,9 +772,21 @@ struct prof_sampler *prof_sampler_start(const struct prof_options *o, struct sto
 	atomic_store(&s->running, 1);
 	if (o->raw)
 		store_profile_set_bucket(p, 0);
+	s->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	/* Process signals (Ctrl-C, SIGTERM) go to the caller's threads, never
+	 * to the sampling thread: the caller's waits then see them at once. */
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	sigaddset(&block, SIGHUP);
+	sigaddset(&block, SIGQUIT);
+	sigaddset(&block, SIGWINCH);
+	sigaddset(&block, SIGCHLD);
+	pthread_sigmask(SIG_BLOCK, &block, &saved);
 	pthread_attr_init(&attr);
 	rc = pthread_create(&s->thread, &attr, sampler_main, s);
 	pthread_attr_destroy(&attr);
+	pthread_sigmask(SIG_SETMASK, &saved, NULL);
 	if (rc) {
 		snprintf(err, errlen, "cannot start the sampling thread: %s", strerror(rc));
 		s->joined = 1;
@@ -786,6 +818,24 @@ void prof_sampler_unlock(struct prof_sampler *s)
 int prof_sampler_running(struct prof_sampler *s)
 {
 	return atomic_load(&s->running);
+}
+
+int prof_sampler_wait(struct prof_sampler *s, int timeout_ms)
+{
+	struct pollfd pfd = {s->done_fd, POLLIN, 0};
+	int r;
+
+	if (!atomic_load(&s->running))
+		return 0;
+	if (s->done_fd < 0) {
+		struct timespec ts = {timeout_ms / 1000, (long)(timeout_ms % 1000) * 1000000};
+
+		return nanosleep(&ts, NULL) < 0 ? -1 : atomic_load(&s->running) ? 1 : 0;
+	}
+	r = poll(&pfd, 1, timeout_ms);
+	if (r < 0)
+		return -1;
+	return atomic_load(&s->running) ? 1 : 0;
 }
 
 void prof_sampler_status(struct prof_sampler *s, struct prof_status *st)
@@ -820,6 +870,8 @@ void prof_sampler_free(struct prof_sampler *s)
 	prof_tids_free(&s->kids);
 	free(s->cand);
 	free(s->targets);
+	if (s->done_fd >= 0)
+		close(s->done_fd);
 	pthread_mutex_destroy(&s->lock);
 	pthread_mutex_destroy(&s->start_mu);
 	pthread_cond_destroy(&s->start_cv);
