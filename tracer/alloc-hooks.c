@@ -154,8 +154,10 @@ static void *get_due(int *due, size_t n, size_t align, int zero)
 }
 
 /* The tracked paths are out of line and reached by tail calls, so the
- * frame below theirs is the caller's, as a frame-pointer walk needs. */
-static __attribute__((noinline)) void *malloc_slow(size_t n)
+ * frame below theirs is the caller's, as a frame-pointer walk needs.
+ * They also resolve the real functions, before a sanitizer is ready:
+ * not instrumented (what they call once tracking is on may be). */
+NOASAN static __attribute__((noinline)) void *malloc_slow(size_t n)
 {
 	void *p;
 	int e, due;
@@ -177,7 +179,7 @@ static __attribute__((noinline)) void *malloc_slow(size_t n)
 	return p;
 }
 
-static __attribute__((noinline)) void *calloc_slow(size_t k, size_t n)
+NOASAN static __attribute__((noinline)) void *calloc_slow(size_t k, size_t n)
 {
 	void *p = NULL;
 	size_t b;
@@ -213,7 +215,7 @@ static void free_block(void *p, int had)
 		alloc_pool_put(p);
 }
 
-static __attribute__((noinline)) void free_slow(void *p)
+NOASAN static __attribute__((noinline)) void free_slow(void *p)
 {
 	struct alloc_live_entry e;
 	int err, had;
@@ -295,7 +297,7 @@ static void *realloc_tracked(void *p, size_t n)
 	return q;
 }
 
-static __attribute__((noinline)) void *realloc_slow(void *p, size_t n)
+NOASAN static __attribute__((noinline)) void *realloc_slow(void *p, size_t n)
 {
 	void *q;
 
@@ -310,7 +312,7 @@ static __attribute__((noinline)) void *realloc_slow(void *p, size_t n)
 	return q;
 }
 
-static __attribute__((noinline, cold)) void *realloc_arena(void *p, size_t n)
+NOASAN static __attribute__((noinline, cold)) void *realloc_arena(void *p, size_t n)
 {
 	size_t old = arena_size(p);
 	void *q;
