@@ -257,6 +257,18 @@ static int same_head(const struct py_cache *c, const struct py_code *code, const
 	return get_i32(code->head, c->o->code_firstlineno) == get_i32(head, c->o->code_firstlineno);
 }
 
+static int ends_with(const char *s, const char *tail)
+{
+	size_t n = strlen(s), k = strlen(tail);
+
+	return n >= k && !strcmp(s + n - k, tail);
+}
+
+static int is_bootstrap(const char *name, const char *file)
+{
+	return ends_with(name, "_bootstrap_inner") && ends_with(file, "threading.py");
+}
+
 static struct py_code *build(struct py_cache *c, struct py_mem *m, uint64_t addr,
 			     const unsigned char *head)
 {
@@ -285,6 +297,7 @@ static struct py_code *build(struct py_cache *c, struct py_mem *m, uint64_t addr
 	}
 	code->addr = addr;
 	code->serial = ++c->serial;
+	code->bootstrap = is_bootstrap(code->name, code->file);
 	code->firstlineno = get_i32(head, o->code_firstlineno);
 	memcpy(code->head, head, c->head_len);
 	code->head_len = c->head_len;

@@ -2,6 +2,7 @@
 profiler_libprofiler_la_SOURCES += profiler/python/python.h profiler/python/backend.c \
 	profiler/python/cache.c profiler/python/elf.c profiler/python/find.c \
 	profiler/python/layout.c profiler/python/linetable.c profiler/python/mem.c \
+	profiler/python/names.c \
 	profiler/python/offsets.c profiler/python/read.c profiler/python/threads.c \
 	profiler/python/version.c
 EXTRA_DIST += profiler/python/gen-offsets

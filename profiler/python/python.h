@@ -36,6 +36,12 @@ struct py_offsets {
 	int chunk_size, chunk_data;
 	int code_size, code_name, code_filename, code_firstlineno;
 	int code_qualname, code_adaptive, code_linetable;
+	/* threading names: self in a Thread's _bootstrap frame, then its _name */
+	int frame_localsplus;
+	int type_basicsize, type_flags, type_dictoffset, ht_cached_keys;
+	int dict_keys, dict_values, dict_mask;	/* dict_mask: 2.7's ma_mask */
+	int keys_size, keys_log2_size, keys_log2_index_bytes, keys_kind;	/* PyDictKeysObject */
+	int keys_nentries, keys_indices, values_values;
 };
 
 extern const struct py_offsets py_offsets_table[];
@@ -136,6 +142,7 @@ struct py_code {
 	size_t head_len;
 	int memo_at[4], memo_line[4];
 	unsigned memo_next;
+	int bootstrap;		/* threading's Thread._bootstrap_inner: self is its first local */
 };
 struct py_cache;
 struct py_cache *py_cache_new(const struct py_offsets *o, const struct py_target *t);
@@ -155,6 +162,11 @@ void py_threads_free(struct py_threads *th);
 /* 'R', 'S', 'D', ... of /proc/PID/task/TID/stat; 0 when it cannot tell. */
 int py_thread_state(struct py_threads *th, int64_t tid);
 const char *py_thread_name(struct py_threads *th, int64_t tid);
+/* The Python name kept for tid (NULL: none), and whether it is due for a
+ * read (never read, or read more than PY_NAME_REFRESH samples ago). */
+#define PY_NAME_REFRESH 1000
+const char *py_thread_pyname(struct py_threads *th, int64_t tid, uint64_t sample, int *due);
+void py_thread_set_pyname(struct py_threads *th, int64_t tid, const char *name, uint64_t sample);
 /* Offset of the kernel tid inside glibc's struct pthread (-1 unknown):
  * pthread_t of Python <= 3.10 is that struct's address. */
 long py_pthread_tid_offset(void);
@@ -188,6 +200,7 @@ struct py_reader {
 	unsigned char *entry;
 	uint64_t *seen;		/* frame addresses of the current walk (cycle check) */
 	uint32_t *seen_stamp, stamp;
+	uint64_t boot_frame;	/* the walk's Thread._bootstrap_inner frame, 0 when none */
 };
 
 #define PY_READER_HAS_ENTRY 1
@@ -197,5 +210,8 @@ void py_reader_fini(struct py_reader *r);
 int py_reader_sample(struct py_reader *r, void (*emit)(void *ctx, const struct prof_stack *s),
 		     void *ctx, char *err, size_t errlen);
 void py_cache_begin(struct py_cache *c);
+/* names.c: threading.Thread.name of the thread whose _bootstrap_inner frame
+ * is at boot_frame into buf; 0, or -1 when it cannot be read. */
+int py_thread_object_name(struct py_reader *r, uint64_t boot_frame, char *buf, size_t len);
 
 #endif

@@ -180,6 +180,7 @@ static int walk_frames(struct py_reader *r, uint64_t f)
 	const struct py_offsets *o = &r->o;
 	int n = 0;
 
+	r->boot_frame = 0;
 	r->stamp++;
 	if (r->stamp == 0) {
 		memset(r->seen_stamp, 0, SEEN_CAP * sizeof(*r->seen_stamp));
@@ -188,7 +189,7 @@ static int walk_frames(struct py_reader *r, uint64_t f)
 	while (f && n < PY_MAX_DEPTH) {
 		const unsigned char *fr;
 		struct py_code *code;
-		uint64_t code_addr;
+		uint64_t code_addr, here;
 		int line;
 
 		if (seen_before(r, f))
@@ -196,6 +197,7 @@ static int walk_frames(struct py_reader *r, uint64_t f)
 		fr = py_mem_fetch(r->m, f, r->frame_len, PY_FETCH_PLAN);
 		if (!fr)
 			return -1;
+		here = f;
 		code_addr = u64_at(fr, o->frame_code);
 		f = u64_at(fr, o->frame_back);
 		/* 3.12+: the interpreter's entry shim frames are not Python code;
@@ -208,6 +210,8 @@ static int walk_frames(struct py_reader *r, uint64_t f)
 		code = py_cache_code(r->c, r->m, code_addr);
 		if (!code)
 			return -1;
+		if (code->bootstrap)
+			r->boot_frame = here;
 		line = py_code_line(code, o, frame_at(r, fr, code_addr));
 		r->frames[n].key = code->serial << 24 | ((uint64_t)line & 0xffffff);
 		r->frames[n].function = code->name;
@@ -273,6 +277,25 @@ static uint64_t first_interp(struct py_reader *r)
 	return interp;
 }
 
+/* threading's name for the thread when the walk found its Thread, read
+ * again every PY_NAME_REFRESH samples (names may change); else comm. */
+static const char *thread_name(struct py_reader *r, int64_t tid)
+{
+	const char *name;
+	char buf[64];
+	int due = 0;
+
+	name = py_thread_pyname(r->th, tid, r->samples, &due);
+	if (r->boot_frame && due) {
+		if (py_thread_object_name(r, r->boot_frame, buf, sizeof(buf)) == 0 && buf[0])
+			py_thread_set_pyname(r->th, tid, buf, r->samples);
+		else	/* due again in 50 samples (unsigned arithmetic wraps) */
+			py_thread_set_pyname(r->th, tid, name, r->samples + 50 - PY_NAME_REFRESH);
+		name = py_thread_pyname(r->th, tid, r->samples, &due);
+	}
+	return name ? name : py_thread_name(r->th, tid);
+}
+
 static int emit_thread(struct py_reader *r, uint64_t tstate, const unsigned char *ts, uint64_t holder,
 		       void (*emit)(void *, const struct prof_stack *), void *ctx)
 {
@@ -301,7 +324,7 @@ static int emit_thread(struct py_reader *r, uint64_t tstate, const unsigned char
 	}
 	if (n == 0 && !r->keep_idle)
 		return 0;
-	s.thread_name = s.tid > 0 ? py_thread_name(r->th, s.tid) : NULL;
+	s.thread_name = s.tid > 0 ? thread_name(r, s.tid) : NULL;
 	s.frames = r->frames;
 	s.nframes = (size_t)n;
 	emit(ctx, &s);

@@ -19,6 +19,8 @@ struct th {
 	int sys_fd;	/* /proc/PID/task/TID/syscall, opened when first needed */
 	int seen;
 	char name[32];
+	char pyname[64];	/* threading's name, "" when none */
+	uint64_t pyname_at;	/* sample it was read at, 0: never */
 };
 
 struct py_threads {
@@ -126,6 +128,8 @@ static struct th *get(struct py_threads *th, int64_t tid)
 	snprintf(path, sizeof(path), "/proc/%d/task/%lld/stat", (int)th->pid, (long long)tid);
 	t->fd = open(path, O_RDONLY | O_CLOEXEC);
 	t->sys_fd = -2;
+	t->pyname[0] = '\0';
+	t->pyname_at = 0;
 	read_name(th->pid, tid, t->name, sizeof(t->name));
 	return t;
 }
@@ -180,6 +184,28 @@ const char *py_thread_name(struct py_threads *th, int64_t tid)
 	struct th *t = get(th, tid);
 
 	return t && t->name[0] ? t->name : NULL;
+}
+
+const char *py_thread_pyname(struct py_threads *th, int64_t tid, uint64_t sample, int *due)
+{
+	struct th *t = get(th, tid);
+
+	*due = 0;
+	if (!t)
+		return NULL;
+	*due = !t->pyname_at || sample - t->pyname_at >= PY_NAME_REFRESH;
+	return t->pyname[0] ? t->pyname : NULL;
+}
+
+void py_thread_set_pyname(struct py_threads *th, int64_t tid, const char *name, uint64_t sample)
+{
+	struct th *t = get(th, tid);
+
+	if (!t)
+		return;
+	if (name != t->pyname)
+		snprintf(t->pyname, sizeof(t->pyname), "%s", name ? name : "");
+	t->pyname_at = sample ? sample : 1;
 }
 
 void py_threads_sweep(struct py_threads *th)
