@@ -3,20 +3,143 @@
 
 #include <dwarf.h>
 #include <elfutils/libdw.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <gelf.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "profiler/native/native.h"
 
+/* $XDG_CACHE_HOME/sonda/debug (or ~/.cache/...), made when missing; 0 or -1. */
+static int cache_dir(char *buf, size_t len)
+{
+	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+	char *p;
+
+	if (xdg && *xdg == '/')
+		snprintf(buf, len, "%s/sonda/debug", xdg);
+	else if (home && *home == '/')
+		snprintf(buf, len, "%s/.cache/sonda/debug", home);
+	else
+		return -1;
+	for (p = buf + 1; *p; p++)
+		if (*p == '/') {
+			*p = '\0';
+			if (mkdir(buf, 0700) < 0 && errno != EEXIST)
+				return -1;
+			*p = '/';
+		}
+	return mkdir(buf, 0700) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+static int has_compressed(Elf *elf)
+{
+	Elf_Scn *scn = NULL;
+
+	while ((scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh;
+
+		if (gelf_getshdr(scn, &sh) && (sh.sh_flags & SHF_COMPRESSED))
+			return 1;
+	}
+	return 0;
+}
+
+static int copy_file(int from, int to)
+{
+	char buf[65536];
+	ssize_t n;
+
+	while ((n = read(from, buf, sizeof(buf))) > 0)
+		if (write(to, buf, (size_t)n) != n)
+			return -1;
+	return n < 0 ? -1 : 0;
+}
+
+/* Writes a copy of the debug file at src with every section
+ * decompressed to dst (through a temporary name); 0 or -1. */
+static int write_decompressed(const char *src, const char *dst)
+{
+	char tmp[4200];
+	int in, out, rc = -1;
+	Elf *elf;
+	Elf_Scn *scn = NULL;
+
+	snprintf(tmp, sizeof(tmp), "%.4150s.%d.tmp", dst, (int)getpid());
+	in = open(src, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return -1;
+	out = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (out < 0) {
+		close(in);
+		return -1;
+	}
+	if (copy_file(in, out) != 0 || !(elf = elf_begin(out, ELF_C_RDWR, NULL)))
+		goto out;
+	rc = 0;
+	while ((scn = elf_nextscn(elf, scn)) && rc == 0) {
+		GElf_Shdr sh;
+
+		if (gelf_getshdr(scn, &sh) && (sh.sh_flags & SHF_COMPRESSED) &&
+		    elf_compress(scn, 0, 0) < 0)
+			rc = -1;
+	}
+	if (rc == 0 && elf_update(elf, ELF_C_WRITE) < 0)
+		rc = -1;
+	elf_end(elf);
+out:
+	close(in);
+	if (close(out) != 0)
+		rc = -1;
+	if (rc == 0 && rename(tmp, dst) != 0)
+		rc = -1;
+	if (rc != 0)
+		unlink(tmp);
+	return rc;
+}
+
+/* A separate debug file with compressed sections (Debian's dbgsym) costs
+ * libdw tens of ms to decompress at every open.  Its decompressed copy is
+ * kept by build-id in the cache directory: later runs open that. */
+static const char *debug_file(struct prof_elf *o, char *buf, size_t len)
+{
+	char dir[4096];
+	int fd, n, compressed;
+	Elf *elf;
+
+	if (!o->build_id_len || cache_dir(dir, sizeof(dir)) != 0)
+		return o->debug_path;
+	n = snprintf(buf, len, "%s/", dir);
+	for (size_t i = 0; i < o->build_id_len && n < (int)len - 8; i++)
+		n += snprintf(buf + n, len - (size_t)n, "%02x", o->build_id[i]);
+	snprintf(buf + n, len - (size_t)n, ".debug");
+	if (access(buf, R_OK) == 0)
+		return buf;
+	fd = open(o->debug_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return o->debug_path;
+	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	compressed = elf && has_compressed(elf);
+	if (elf)
+		elf_end(elf);
+	close(fd);
+	if (!compressed || write_decompressed(o->debug_path, buf) != 0)
+		return o->debug_path;
+	return buf;
+}
+
 static int open_dwarf(struct prof_elf *o)
 {
 	Elf *elf;
 	Dwarf *dw;
+	char cached[4200];
 
 	if (o->debug_path) {
-		o->dw_fd = open(o->debug_path, O_RDONLY | O_CLOEXEC);
+		o->dw_fd = open(debug_file(o, cached, sizeof(cached)), O_RDONLY | O_CLOEXEC);
 		if (o->dw_fd < 0)
 			return -1;
 		elf = elf_begin(o->dw_fd, ELF_C_READ_MMAP, NULL);
