@@ -274,14 +274,17 @@ static int poll_thread(struct prof_pause *p, size_t i)
 
 static void pause_briefly(int64_t waited_ns)
 {
-	/* Spin first: a running thread stops within microseconds and a sleep
-	 * would cost a scheduler round trip; then back off. */
-	if (waited_ns > 200000) {
-		struct timespec ts = {0, 50000};
+	/* Spin briefly: a thread running on another CPU stops within
+	 * microseconds, and a sleep costs a timer round trip (tens of us
+	 * here).  Not longer: the sampler may run at real-time priority, and
+	 * its spin (sched_yield yields to no ordinary task) would keep a
+	 * thread waiting for this CPU from ever stopping. */
+	if (waited_ns < 30000) {
+		sched_yield();
+	} else {
+		struct timespec ts = {0, waited_ns > 200000 ? 50000 : 10000};
 
 		nanosleep(&ts, NULL);
-	} else {
-		sched_yield();
 	}
 }
 

@@ -75,6 +75,35 @@ static struct prof_grab_thread *slot(struct prof_grab *g)
 	return &g->t[g->n++];
 }
 
+static struct prof_grab_want *want_of(struct prof_grab *g, pid_t tid)
+{
+	for (size_t i = 0; i < g->nwant; i++)
+		if (g->want[i].tid == tid)
+			return &g->want[i];
+	return NULL;
+}
+
+void prof_grab_note(struct prof_grab *g, pid_t tid, size_t depth)
+{
+	struct prof_grab_want *w = want_of(g, tid);
+	size_t len = (depth + 4096 + 4095) & ~(size_t)4095;
+
+	if (!w) {
+		if (g->nwant == g->capwant) {
+			size_t nc = g->capwant ? 2 * g->capwant : 16;
+			struct prof_grab_want *v = realloc(g->want, nc * sizeof(*v));
+
+			if (!v)
+				return;
+			g->want = v;
+			g->capwant = nc;
+		}
+		w = &g->want[g->nwant++];
+		w->tid = tid;
+	}
+	w->len = (uint32_t)(len > PROF_GRAB_STACK ? PROF_GRAB_STACK : len);
+}
+
 void prof_grab_take(struct prof_grab *g, struct prof_pause *pp, pid_t pid, int keep_idle)
 {
 	size_t n = prof_pause_count(pp);
@@ -95,7 +124,14 @@ void prof_grab_take(struct prof_grab *g, struct prof_pause *pp, pid_t pid, int k
 			g->n--;
 			continue;
 		}
-		t->len = copy_stack(pid, t->regs.r[PROF_REG_SP], t->stack, PROF_GRAB_STACK);
+		{
+			/* Threads not seen before get the whole copy; thread ids
+			 * gone since are forgotten when the table is full. */
+			const struct prof_grab_want *w = want_of(g, t->tid);
+
+			t->len = copy_stack(pid, t->regs.r[PROF_REG_SP], t->stack,
+					    w ? w->len : PROF_GRAB_STACK);
+		}
 	}
 }
 
@@ -104,5 +140,6 @@ void prof_grab_free(struct prof_grab *g)
 	for (size_t i = 0; i < g->cap; i++)
 		free(g->t[i].stack);
 	free(g->t);
+	free(g->want);
 	memset(g, 0, sizeof(*g));
 }

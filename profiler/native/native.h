@@ -154,6 +154,8 @@ void prof_unwinder_free(struct prof_unwinder *u);
  * the outermost frame, else why it stopped. */
 size_t prof_unwind(struct prof_unwinder *u, const struct prof_regs *regs, const uint8_t *stack,
 		   size_t len, uint64_t *ips, size_t max, const char **reason);
+/* How far above SP the last unwind read (bytes). */
+size_t prof_unwind_depth(const struct prof_unwinder *u);
 
 /* perf.c: on-CPU samples.  inherit: one event on pid that follows the
  * threads (and children) it creates; else one event per thread, new
@@ -225,11 +227,20 @@ struct prof_grab_thread {
 	size_t len;
 	uint8_t *stack;
 };
+struct prof_grab_want {
+	pid_t tid;
+	uint32_t len;
+};
 struct prof_grab {
 	struct prof_grab_thread *t;
 	size_t n, cap;
+	struct prof_grab_want *want;	/* per thread: how much stack to copy */
+	size_t nwant, capwant;
 };
 void prof_grab_take(struct prof_grab *g, struct prof_pause *pp, pid_t pid, int keep_idle);
+/* The last unwind of tid read depth bytes above SP: copy about that much
+ * (and a margin) next time, so the thread is held no longer than needed. */
+void prof_grab_note(struct prof_grab *g, pid_t tid, size_t depth);
 void prof_grab_free(struct prof_grab *g);
 /* wall.c: prof_pause_new, checked once for permission; a long stop
  * timeout for a one-off read (o->rate_hz 0). */

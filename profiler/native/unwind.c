@@ -53,6 +53,7 @@ struct prof_unwinder {
 	uint64_t rules_gen;	/* the space's generation the rules belong to */
 	uint64_t fast, slow;	/* stacks unwound by the rules, by libunwind */
 	int libunwind_only;	/* SONDA_UNWIND=libunwind: to check the rules against it */
+	uint64_t deepest;	/* bytes above SP the last unwind read */
 };
 
 /* The unwinder used last by this thread.  A per-thread cache needs no
@@ -209,6 +210,8 @@ found:
 /* A word of the sample: the stack copy, the mapped files, the live stack. */
 static int read_word(struct prof_unwinder *u, uint64_t addr, unw_word_t *val)
 {
+	if (addr >= u->sp && addr - u->sp < (8u << 20) && addr - u->sp + 8 > u->deepest)
+		u->deepest = addr - u->sp + 8;
 	if (addr >= u->sp && addr - u->sp + sizeof(*val) <= u->stack_len) {
 		memcpy(val, u->stack + (addr - u->sp), sizeof(*val));
 		return 0;
@@ -409,6 +412,7 @@ size_t prof_unwind(struct prof_unwinder *u, const struct prof_regs *regs, const 
 	u->sp = regs->r[PROF_REG_SP];
 	u->past_copy = 0;
 	u->npage = 0;
+	u->deepest = 0;
 	*reason = NULL;
 	prefetch(u);
 	if (!u->libunwind_only && unwind_fast(u, ips, max, &n, reason)) {
@@ -444,4 +448,9 @@ size_t prof_unwind(struct prof_unwinder *u, const struct prof_regs *regs, const 
 		}
 	}
 	return n;
+}
+
+size_t prof_unwind_depth(const struct prof_unwinder *u)
+{
+	return (size_t)u->deepest;
 }

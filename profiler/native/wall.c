@@ -100,8 +100,11 @@ static int wall_sample(struct prof_engine *e, prof_emit_fn emit, void *ctx, char
 		e->nat.weight = e->period_ns ? ticks_since(e, t->tid, now) : 0;
 		prof_nat_emit(&e->nat, t->tid, t->state, &t->regs, t->stack, t->len, NULL, 0, emit,
 			      ctx);
+		prof_grab_note(&e->grab, t->tid, prof_unwind_depth(e->nat.unw));
 	}
 	e->nat.weight = 0;
+	if (e->grab.nwant > 4096)
+		e->grab.nwant = 0;	/* many threads came and went: start over */
 	if (e->period_ns && (++e->ticks & 255) == 0)
 		forget_old(e, now);
 	return 0;
