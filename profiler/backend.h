@@ -34,6 +34,10 @@ struct prof_stack {
 	size_t nframes;
 	int64_t mono_ns;	/* when taken (CLOCK_MONOTONIC); 0: at the loop's tick */
 	uint32_t weight;	/* ticks this sample stands for (a thread read late); 0: one */
+	/* Nonzero: identifies the whole of frames[] within this engine (the
+	 * same key, the same frames): the loop maps it to its call site once
+	 * and then skips the frames, so a repeated stack costs one lookup. */
+	uint64_t key;
 };
 
 typedef void (*prof_emit_fn)(void *ctx, const struct prof_stack *stack);

@@ -142,6 +142,9 @@ void prof_emit_stack(void *ctx, const struct prof_stack *st)
 		return;
 	if (!st->nframes)
 		return;
+	s.callsite = st->key ? prof_keymap_get(&c->t->stacks, st->key) : 0;
+	if (s.callsite)
+		goto have_callsite;
 	if (st->nframes > c->nids) {
 		uint32_t *ids = realloc(c->ids, st->nframes * sizeof(*ids));
 
@@ -153,9 +156,17 @@ void prof_emit_stack(void *ctx, const struct prof_stack *st)
 	/* Engines give the leaf first; call sites want the root first. */
 	for (size_t i = 0; i < st->nframes; i++)
 		c->ids[st->nframes - 1 - i] = frame_id(c, &st->frames[i]);
+	s.callsite = store_callsite_from_stack(c->p, c->ids, st->nframes);
+	if (st->key && s.callsite) {
+		/* Keys change with the target's mappings: a program that keeps
+		 * loading code must not grow the map without end. */
+		if (c->t->stacks.n >= (1u << 20))
+			prof_keymap_free(&c->t->stacks);
+		prof_keymap_put(&c->t->stacks, st->key, s.callsite);
+	}
+have_callsite:
 	s.session = c->t->session;
 	s.thread = thread_id(c, st);
-	s.callsite = store_callsite_from_stack(c->p, c->ids, st->nframes);
 	s.state = state;
 	/* An engine that buffers samples (cpu) knows when each was taken. */
 	s.time_ns = st->mono_ns ? st->mono_ns - c->start_mono : c->time_ns;

@@ -27,6 +27,7 @@ struct prof_target {
 	struct prof_engine *e;
 	struct prof_pause *pause;	/* when the loop pauses around sample() */
 	struct prof_keymap frames;	/* engine frame key -> store frame id */
+	struct prof_keymap stacks;	/* engine stack key -> store call site id */
 	struct prof_keymap threads;	/* tid -> store thread id */
 	struct prof_keymap named;	/* tid -> tick its name was last read */
 	int exited;

@@ -861,6 +861,7 @@ void prof_sampler_free(struct prof_sampler *s)
 	prof_sampler_stop(s);
 	for (size_t i = 0; i < s->ntargets; i++) {
 		prof_keymap_free(&s->targets[i].frames);
+		prof_keymap_free(&s->targets[i].stacks);
 		prof_keymap_free(&s->targets[i].threads);
 		prof_keymap_free(&s->targets[i].named);
 	}

@@ -60,6 +60,31 @@ void prof_nat_fini(struct prof_nat *n)
 	n->sym = NULL;
 }
 
+static uint64_t mix(uint64_t h, uint64_t v)
+{
+	h ^= v + 0x9E3779B97F4A7C15ull + (h << 6) + (h >> 2);
+	h *= 0xff51afd7ed558ccdull;
+	return h ^ (h >> 32);
+}
+
+/* The identity of a symbolized stack: its addresses (kernel and user),
+ * the error marker, and the modules' generation (an address means
+ * another function once the mappings change). */
+static uint64_t stack_key(const struct prof_nat *n, const uint64_t *kips, size_t nk, size_t nips,
+			  const char *reason)
+{
+	uint64_t h = mix(0x5eed, n->space.gen);
+
+	for (size_t i = 0; i < nk; i++)
+		h = mix(h, kips[i]);
+	h = mix(h, nk);
+	for (size_t i = 0; i < nips; i++)
+		h = mix(h, n->ips[i]);
+	h = mix(h, nips);
+	h = mix(h, (uint64_t)(uintptr_t)reason);
+	return h ? h : 1;
+}
+
 void prof_nat_emit(struct prof_nat *n, pid_t tid, uint32_t state, const struct prof_regs *regs,
 		   const uint8_t *stack, size_t len, const uint64_t *kips, size_t nk,
 		   prof_emit_fn emit, void *ctx)
@@ -81,6 +106,7 @@ void prof_nat_emit(struct prof_nat *n, pid_t tid, uint32_t state, const struct p
 	st.nframes = nf;
 	st.mono_ns = n->mono_ns;
 	st.weight = n->weight;
+	st.key = stack_key(n, kips, nk, nips, reason);
 	emit(ctx, &st);
 }
 

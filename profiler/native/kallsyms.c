@@ -91,7 +91,12 @@ static void load(void)
 			break;
 		p = nl + 1;
 	}
-	qsort(ksyms, nksyms, sizeof(*ksyms), cmp_ksym);
+	/* The kernel lists its symbols nearly sorted: sort only if needed. */
+	for (size_t i = 1; i < nksyms; i++)
+		if (ksyms[i - 1].addr > ksyms[i].addr) {
+			qsort(ksyms, nksyms, sizeof(*ksyms), cmp_ksym);
+			break;
+		}
 }
 
 const char *prof_kernel_symbol(uint64_t addr)

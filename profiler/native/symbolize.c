@@ -10,8 +10,22 @@
 
 #define MAX_OUT (PROF_KERNEL_MAX_FRAMES + PROF_NATIVE_MAX_FRAMES * 2 + 1)
 
+#define ADDR_SLOTS 4096
+
+/* The resolution of one return address, valid while the space's modules
+ * stay as they were (its objects, and so the strings, live until then). */
+struct addr_slot {
+	uint64_t addr;
+	const struct prof_elf *obj;
+	uint64_t vaddr;
+	const struct prof_elf_frame *ef;
+	size_t nf;
+};
+
 struct prof_symbolizer {
 	struct prof_space *space;
+	struct addr_slot slot[ADDR_SLOTS];
+	uint64_t gen;
 	struct prof_frame out[MAX_OUT];
 	char unknown[MAX_OUT][40];	/* names of addresses in no module */
 	char marker[96];
@@ -66,24 +80,39 @@ size_t prof_symbolize(struct prof_symbolizer *z, const uint64_t *kips, size_t nk
 	for (size_t i = 0; i < n && k < MAX_OUT - 1; i++) {
 		/* A return address points after the call: look up the call. */
 		uint64_t addr = i ? ips[i] - 1 : ips[i];
-		const struct prof_mod *m = prof_space_find(z->space, addr);
-		const struct prof_elf_frame *ef;
-		size_t nf;
+		struct addr_slot *sl = &z->slot[((addr * 0x9E3779B97F4A7C15ull) >> 40) & (ADDR_SLOTS - 1)];
 
-		if (!m) {
-			snprintf(z->unknown[k], sizeof(z->unknown[k]), "[unknown]+0x%" PRIx64, ips[i]);
-			z->out[k] = (struct prof_frame){.key = 0, .function = z->unknown[k],
-							 .kind = STORE_KIND_NATIVE};
-			k++;
-			continue;
+		if (z->gen != z->space->gen) {
+			memset(z->slot, 0, sizeof(z->slot));
+			z->gen = z->space->gen;
 		}
-		nf = prof_elf_resolve(m->obj, addr - m->bias, &ef);
-		for (size_t j = 0; j < nf && k < MAX_OUT - 1; j++) {
-			z->out[k].key = frame_key(m->obj->id, addr - m->bias, j);
-			z->out[k].function = ef[j].function;
-			z->out[k].file = ef[j].file;
-			z->out[k].module = m->obj->name;
-			z->out[k].line = ef[j].line;
+		if (sl->addr != addr || !sl->obj) {
+			const struct prof_mod *m = prof_space_find(z->space, addr);
+
+			if (z->gen != z->space->gen) {
+				/* the lookup refreshed the modules */
+				memset(z->slot, 0, sizeof(z->slot));
+				z->gen = z->space->gen;
+			}
+			if (!m) {
+				snprintf(z->unknown[k], sizeof(z->unknown[k]), "[unknown]+0x%" PRIx64,
+					 ips[i]);
+				z->out[k] = (struct prof_frame){.key = 0, .function = z->unknown[k],
+								 .kind = STORE_KIND_NATIVE};
+				k++;
+				continue;
+			}
+			sl->addr = addr;
+			sl->obj = m->obj;
+			sl->vaddr = addr - m->bias;
+			sl->nf = prof_elf_resolve(m->obj, sl->vaddr, &sl->ef);
+		}
+		for (size_t j = 0; j < sl->nf && k < MAX_OUT - 1; j++) {
+			z->out[k].key = frame_key(sl->obj->id, sl->vaddr, j);
+			z->out[k].function = sl->ef[j].function;
+			z->out[k].file = sl->ef[j].file;
+			z->out[k].module = sl->obj->name;
+			z->out[k].line = sl->ef[j].line;
 			z->out[k].kind = STORE_KIND_NATIVE;
 			k++;
 		}
