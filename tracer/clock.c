@@ -28,28 +28,45 @@ HIDDEN int sonda__tsc_usable(void)
 	return (d >> 8) & 1;
 }
 
+/* A (CLOCK_MONOTONIC, TSC) pair: the TSC read between two clock reads,
+ * the tightest bracket of a few tries (a preemption inside one would be
+ * an error of its length). */
+static void tsc_pair(int64_t *mono, uint64_t *tsc)
+{
+	int64_t best = INT64_MAX, a0, a1;
+	uint64_t t;
+
+	for (int i = 0; i < 5; i++) {
+		a0 = mono_ns();
+		t = __rdtsc();
+		a1 = mono_ns();
+		if (a1 - a0 < best) {
+			best = a1 - a0;
+			*mono = a0 + (a1 - a0) / 2;
+			*tsc = t;
+		}
+	}
+}
+
 /* The TSC's rate against CLOCK_MONOTONIC over at least 2 ms since start
- * (the pair taken there), each end bracketed by two clock reads so the
- * error is a few tens of ns in 2 ms (about 1e-5).  Done at the first
- * timed event, not at start: a program that records no task never pays,
- * and one that starts its first task 2 ms in does not spin at all. */
+ * (the pair taken there), each end a tight bracket, so the error is a few
+ * tens of ns in 2 ms or more (about 1e-5).  Done at the first timed
+ * event, not at start: a program that records no task never pays, and
+ * one that starts its first task 2 ms in does not spin at all. */
 static void tsc_rate_measure(void)
 {
-	int64_t b0, b1;
+	int64_t b;
 	uint64_t t1;
 
-	do {
-		b0 = mono_ns();
-		t1 = __rdtsc();
-		b1 = mono_ns();
-	} while (b0 - lib.mono0 < 2000000);
-	if (t1 <= lib.tsc0) {
+	while (mono_ns() - lib.mono0 < 2000000)
+		;
+	tsc_pair(&b, &t1);
+	if (t1 <= lib.tsc0 || b <= lib.mono0) {
 		lib.tsc = 0;
 		return;
 	}
-	lib.hdr->tsc_hz = (uint64_t)((double)(t1 - lib.tsc0) * 1e9 / (double)((b0 + (b1 - b0) / 2) - lib.mono0));
-	__atomic_store_n(&lib.mult,
-			 (uint64_t)((((unsigned __int128)((b0 + (b1 - b0) / 2) - lib.mono0)) << 32) / (t1 - lib.tsc0)),
+	lib.hdr->tsc_hz = (uint64_t)((double)(t1 - lib.tsc0) * 1e9 / (double)(b - lib.mono0));
+	__atomic_store_n(&lib.mult, (uint64_t)((((unsigned __int128)(b - lib.mono0)) << 32) / (t1 - lib.tsc0)),
 			 __ATOMIC_RELEASE);
 }
 
@@ -63,12 +80,7 @@ HIDDEN __attribute__((noinline, cold)) void sonda__tsc_rate(void)
 /* The TSC at start_mono_ns; its rate comes later (sonda__tsc_rate). */
 HIDDEN void sonda__tsc_start(void)
 {
-	int64_t a0, a1;
-
-	a0 = mono_ns();
-	lib.tsc0 = __rdtsc();
-	a1 = mono_ns();
-	lib.mono0 = a0 + (a1 - a0) / 2;
+	tsc_pair(&lib.mono0, &lib.tsc0);
 	lib.mult = 0;
 	tsc_once = (pthread_once_t)PTHREAD_ONCE_INIT;
 }
