@@ -6,8 +6,8 @@
 
 #include "profiler/sampler-int.h"
 
-/* Names are re-read this often (in ticks of the loop) since programs
- * rename threads after starting them. */
+/* Names are re-read (from /proc) or compared (an engine's) this often,
+ * in ticks of the loop, since programs rename threads after starting them. */
 #define RENAME_TICKS 256
 
 static uint64_t mix(uint64_t k)
@@ -110,7 +110,7 @@ static uint32_t thread_id(struct prof_emit_ctx *c, const struct prof_stack *st)
 	char comm[64];
 	const char *name = st->thread_name;
 
-	if (id && (name || c->tick + 1 - named < RENAME_TICKS))
+	if (id && c->tick + 1 - named < RENAME_TICKS)
 		return id;
 	if (!name) {
 		prof_thread_name(c->t->pid, (pid_t)st->tid, comm, sizeof(comm));

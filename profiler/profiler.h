@@ -98,6 +98,10 @@ int prof_pause_regs(const struct prof_pause *p, size_t i, struct user_regs_struc
 void prof_pause_resume(struct prof_pause *p);
 /* Timeout for prof_pause_stop, in microseconds. */
 void prof_pause_set_timeout(struct prof_pause *p, long usec);
+/* Keeps the thread list (/proc/PID/task) this long between stops instead
+ * of listing at every stop (0, the default); a thread started meanwhile is
+ * not paused until the next listing. */
+void prof_pause_set_relist(struct prof_pause *p, long usec);
 /* Threads that did not stop in time at the last prof_pause_stop(). */
 size_t prof_pause_late(const struct prof_pause *p);
 /* With on, threads asleep in the kernel (state S or D) are left alone:

@@ -46,6 +46,7 @@ struct prof_pause {
 	size_t *stopped;		/* indices into th of the last stop */
 	size_t nstopped, late, skipped;
 	int skip_sleepers;
+	int64_t relist_ns, listed_ns;	/* thread list kept this long (0: listed at every stop) */
 	struct stat_fd *fds;
 	size_t nfds, capfds;
 };
@@ -314,18 +315,50 @@ static void wait_all(struct prof_pause *p)
 	}
 }
 
+void prof_pause_set_relist(struct prof_pause *p, long usec)
+{
+	p->relist_ns = usec > 0 ? (int64_t)usec * 1000 : 0;
+}
+
+static int list_threads(struct prof_pause *p, int force, char *err, size_t errlen)
+{
+	int64_t now = p->relist_ns ? now_ns() : 0;
+
+	if (!force && p->relist_ns && p->tids.n && now - p->listed_ns < p->relist_ns)
+		return 0;
+	if (prof_threads_list(p->pid, &p->tids, err, errlen) < 0)
+		return errno == ESRCH ? -ESRCH : -1;
+	p->listed_ns = now;
+	return 0;
+}
+
+static int stop_listed(struct prof_pause *p, char *err, size_t errlen);
+
 int prof_pause_stop(struct prof_pause *p, char *err, size_t errlen)
+{
+	int64_t listed = p->listed_ns;
+	int rc = list_threads(p, 0, err, errlen);
+
+	if (rc < 0)
+		return rc;
+	rc = stop_listed(p, err, errlen);
+	if (rc == -ESRCH && p->relist_ns && p->listed_ns == listed) {
+		/* Every thread of a kept list is gone: maybe only those. */
+		rc = list_threads(p, 1, err, errlen);
+		if (rc < 0)
+			return rc;
+		rc = stop_listed(p, err, errlen);
+	}
+	return rc;
+}
+
+static int stop_listed(struct prof_pause *p, char *err, size_t errlen)
 {
 	int refused;
 
 	p->nstopped = 0;
 	p->late = 0;
 	p->skipped = 0;
-	if (prof_threads_list(p->pid, &p->tids, err, errlen) < 0) {
-		if (errno == ESRCH)
-			return -ESRCH;
-		return -1;
-	}
 	if (p->skip_sleepers && p->nfds > p->tids.n)
 		sweep_fds(p);
 	refused = seize_all(p, err, errlen);

@@ -198,6 +198,8 @@ static int start_target(struct prof_sampler *s, struct prof_target *t, char *err
 		 * than half a tick (it is read unpaused, and let go once it stops). */
 		prof_pause_set_timeout(t->pause, wait_us < 100 ? 100 : wait_us > 20000 ? 20000 : wait_us);
 		prof_pause_skip_sleepers(t->pause, 1);
+		/* Listing /proc/PID/task at every tick costs more than the read. */
+		prof_pause_set_relist(t->pause, 10000);
 	}
 	pthread_mutex_lock(&s->lock);
 	open_session(s, t);
