@@ -308,7 +308,7 @@ static struct py_code *build(struct py_cache *c, struct py_mem *m, uint64_t addr
 
 struct py_code *py_cache_code(struct py_cache *c, struct py_mem *m, uint64_t addr)
 {
-	const unsigned char *head = py_mem_fetch(m, addr, c->head_len, PY_FETCH_PLAN);
+	const unsigned char *head = py_mem_fetch(m, addr, c->head_len, PY_FETCH_PLAN | PY_FETCH_KEEP);
 	struct py_code *code;
 	size_t h;
 

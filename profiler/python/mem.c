@@ -30,19 +30,20 @@
 #define MAX_RETRIES 4
 #define MERGE_GAP 2048		/* read the bytes between two regions up to this far apart */
 #define PAGE 4096
+#define KEEP_SAMPLES 32		/* a PY_FETCH_KEEP region unused this long leaves the plan */
 
 enum { ENT_EXACT, ENT_RANGE };
 
 struct entry {
 	uint64_t addr;
 	uint32_t len, got, off;
-	uint8_t planned, kind;
+	uint8_t planned, kind, keep, age;
 };
 
 struct plan {
 	uint64_t addr;
 	uint32_t len;
-	uint8_t kind;
+	uint8_t kind, keep, age;
 };
 
 struct slot {
@@ -181,6 +182,8 @@ static struct entry *add_entry(struct py_mem *m, uint64_t addr, size_t len, int 
 	e->off = (uint32_t)off;
 	e->planned = 0;
 	e->kind = (uint8_t)kind;
+	e->keep = 0;
+	e->age = 0;
 	for (size_t h = hash_addr(m, addr);; h = (h + 1) & (m->hash_cap - 1)) {
 		struct slot *s = &m->hash[h];
 
@@ -209,6 +212,28 @@ static void plan_entry(struct py_mem *m, struct entry *e, size_t want)
 			 ? (uint32_t)(want + RANGE_SLACK < MAX_FETCH ? want + RANGE_SLACK : MAX_FETCH)
 			 : e->len;
 	p->kind = e->kind;
+	p->keep = e->keep;
+	p->age = 0;
+}
+
+/* Regions kept in the plan though this sample did not use them (code
+ * objects of functions the stack left for a moment): the stack comes back
+ * to them without a read of their own. */
+static void plan_kept(struct py_mem *m)
+{
+	for (size_t i = 0; i < m->nents && m->nnext < m->plan_cap; i++) {
+		const struct entry *e = &m->ents[i];
+		struct plan *p;
+
+		if (!e->keep || e->planned || e->got < e->len || e->age >= KEEP_SAMPLES)
+			continue;
+		p = &m->next[m->nnext++];
+		p->addr = e->addr;
+		p->len = e->len;
+		p->kind = e->kind;
+		p->keep = 1;
+		p->age = (uint8_t)(e->age + 1);
+	}
 }
 
 /* Sets got of every entry of span sp from the bytes the span got. */
@@ -385,6 +410,7 @@ int py_mem_begin(struct py_mem *m)
 	struct plan *t;
 	size_t ns;
 
+	plan_kept(m);
 	m->stamp++;
 	if (m->stamp == 0) {
 		memset(m->hash, 0, m->hash_cap * sizeof(*m->hash));
@@ -402,10 +428,15 @@ int py_mem_begin(struct py_mem *m)
 		for (size_t i = 0; i < m->nplan; i++) {
 			const struct plan *p = &m->plan[i];
 
-			if (p->kind != kind || find_exact(m, p->addr))
+			struct entry *e;
+
+			/* plan entries are unique (plan_entry marks each entry once) */
+			if (p->kind != kind)
 				continue;
-			if (!add_entry(m, p->addr, p->len, p->kind, 0))
+			if (!(e = add_entry(m, p->addr, p->len, p->kind, 0)))
 				break;
+			e->keep = p->keep;
+			e->age = p->age;
 		}
 	order_batch(m);
 	ns = make_spans(m);
@@ -434,6 +465,8 @@ static const void *lookup(struct py_mem *m, uint64_t addr, size_t len, size_t *g
 		}
 	e = find_exact(m, addr);
 	if (e && (e->got >= len || (got && e->got > 0 && e->got < e->len))) {
+		if (flags & PY_FETCH_KEEP)
+			e->keep = 1;
 		if (flags & PY_FETCH_PLAN)
 			plan_entry(m, e, len);
 		if (got)
@@ -460,6 +493,7 @@ const void *py_mem_fetch_upto(struct py_mem *m, uint64_t addr, size_t len, size_
 	read_entries(m, (size_t)(e - m->ents), (size_t)(e - m->ents) + 1);
 	if (e->got == 0)
 		return NULL;
+	e->keep = (flags & PY_FETCH_KEEP) != 0;
 	if (flags & PY_FETCH_PLAN)
 		plan_entry(m, e, len);
 	*got = e->got;

@@ -116,6 +116,7 @@ enum {
 	PY_FETCH_ONCE = 0,	/* read now, not again next sample (strings, line tables) */
 	PY_FETCH_PLAN = 1,	/* read again at the start of the next sample */
 	PY_FETCH_RANGE = 2,	/* a large region (a frame data stack): later fetches inside it are served from it */
+	PY_FETCH_KEEP = 4,	/* with PLAN: stays planned for a while even when a sample does not use it */
 };
 /* len bytes at addr valid until the next py_mem_begin, or NULL. */
 const void *py_mem_fetch(struct py_mem *m, uint64_t addr, size_t len, int flags);

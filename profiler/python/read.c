@@ -194,7 +194,9 @@ static int walk_frames(struct py_reader *r, uint64_t f)
 
 		if (seen_before(r, f))
 			return -1;
-		fr = py_mem_fetch(r->m, f, r->frame_len, PY_FETCH_PLAN);
+		/* Frame objects (<= 3.10) are reused per code object: a stack
+		 * that comes back finds them at the same addresses. */
+		fr = py_mem_fetch(r->m, f, r->frame_len, PY_FETCH_PLAN | PY_FETCH_KEEP);
 		if (!fr)
 			return -1;
 		here = f;
