@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "profiler/native/native.h"
 
@@ -25,6 +26,8 @@ static int cmp_ksym(const void *a, const void *b)
 
 	return x->addr < y->addr ? -1 : x->addr > y->addr;
 }
+
+static void parse(void);
 
 static char *slurp(const char *path)
 {
@@ -56,10 +59,164 @@ static char *slurp(const char *path)
 	return buf;
 }
 
+/* Listing /proc/kallsyms costs the kernel some 35 ms; what it says holds
+ * until the next boot or a module coming or going, so the parsed table is
+ * kept in the cache directory under that identity:
+ *   "sonda-kallsyms 1 BOOT_ID MODULES_HASH N NAMEBYTES\n",
+ *   N addresses (u64), N name offsets (u32), the names. */
+#define CACHE_MAGIC "sonda-kallsyms 1"
+
+static uint64_t fnv(uint64_t h, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
+	return h;
+}
+
+/* This boot and these modules (names, sizes, addresses, not the
+ * reference counts, which change all the time). */
+static int identity(char *out, size_t len)
+{
+	char boot[64] = "", line[512];
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	if (!f)
+		return -1;
+	if (!fgets(boot, sizeof(boot), f))
+		boot[0] = '\0';
+	fclose(f);
+	boot[strcspn(boot, "\n")] = '\0';
+	if (!boot[0])
+		return -1;
+	/* No /proc/modules: a kernel without modules. */
+	f = fopen("/proc/modules", "re");
+	while (f && fgets(line, sizeof(line), f)) {
+		char name[128], addr[64];
+		unsigned long size;
+
+		if (sscanf(line, "%127s %lu %*s %*s %*s %63s", name, &size, addr) == 3) {
+			h = fnv(h, name, strlen(name));
+			h = fnv(h, (const char *)&size, sizeof(size));
+			h = fnv(h, addr, strlen(addr));
+		}
+	}
+	if (f)
+		fclose(f);
+	snprintf(out, len, "%s %016llx", boot, (unsigned long long)h);
+	return 0;
+}
+
+static int cache_file(char *buf, size_t len)
+{
+	char dir[4096];
+
+	if (prof_cache_dir(dir, sizeof(dir), "") != 0)
+		return -1;
+	snprintf(buf, len, "%.4000s/kallsyms", dir);
+	return 0;
+}
+
+static int load_cached(const char *id)
+{
+	char path[4200], head[256];
+	FILE *f;
+	size_t n, nb;
+	uint64_t *addr = NULL;
+	uint32_t *off = NULL;
+	int ok = 0;
+
+	if (cache_file(path, sizeof(path)) != 0 || !(f = fopen(path, "re")))
+		return -1;
+	if (!fgets(head, sizeof(head), f) ||
+	    sscanf(head, CACHE_MAGIC " %*s %*s %zu %zu", &n, &nb) != 2 ||
+	    strncmp(head + strlen(CACHE_MAGIC " "), id, strlen(id)) ||
+	    n == 0 || n > (1u << 24) || nb > (1u << 28))
+		goto out;
+	addr = malloc(n * sizeof(*addr));
+	off = malloc(n * sizeof(*off));
+	text = malloc(nb + 1);
+	ksyms = malloc(n * sizeof(*ksyms));
+	if (!addr || !off || !text || !ksyms || fread(addr, sizeof(*addr), n, f) != n ||
+	    fread(off, sizeof(*off), n, f) != n || fread(text, 1, nb, f) != nb)
+		goto out;
+	text[nb] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		if (off[i] >= nb || (i && addr[i - 1] > addr[i]))
+			goto out;
+		ksyms[i].addr = addr[i];
+		ksyms[i].name = text + off[i];
+	}
+	nksyms = n;
+	ok = 1;
+out:
+	fclose(f);
+	free(addr);
+	free(off);
+	if (!ok) {
+		free(text);
+		free(ksyms);
+		text = NULL;
+		ksyms = NULL;
+	}
+	return ok ? 0 : -1;
+}
+
+static void save_cached(const char *id)
+{
+	char path[4200], tmp[4300];
+	FILE *f;
+	size_t nb = 0, k;
+	char *names = NULL;
+	uint64_t *addr = malloc(nksyms * sizeof(*addr) + 1);
+	uint32_t *off = malloc(nksyms * sizeof(*off) + 1);
+	int ok;
+
+	if (!addr || !off || cache_file(path, sizeof(path)) != 0)
+		goto out;
+	for (size_t i = 0; i < nksyms; i++)
+		nb += strlen(ksyms[i].name) + 1;
+	if (!(names = malloc(nb + 1)))
+		goto out;
+	k = 0;
+	for (size_t i = 0; i < nksyms; i++) {
+		size_t l = strlen(ksyms[i].name) + 1;
+
+		addr[i] = ksyms[i].addr;
+		off[i] = (uint32_t)k;
+		memcpy(names + k, ksyms[i].name, l);
+		k += l;
+	}
+	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)getpid());
+	if (!(f = fopen(tmp, "we")))
+		goto out;
+	ok = fprintf(f, CACHE_MAGIC " %s %zu %zu\n", id, nksyms, nb) > 0 &&
+	     fwrite(addr, sizeof(*addr), nksyms, f) == nksyms &&
+	     fwrite(off, sizeof(*off), nksyms, f) == nksyms && fwrite(names, 1, nb, f) == nb;
+	if (fclose(f) != 0 || !ok || rename(tmp, path) != 0)
+		unlink(tmp);
+out:
+	free(addr);
+	free(off);
+	free(names);
+}
+
 /* "ffffffff81000000 T _stext [module]": text symbols only, parsed in
  * place (about 100,000 lines); all-zero addresses (kptr_restrict) mean
  * no kernel names. */
 static void load(void)
+{
+	char id[160];
+	int have_id = identity(id, sizeof(id)) == 0;
+
+	if (have_id && load_cached(id) == 0)
+		return;
+	parse();
+	if (have_id && nksyms)
+		save_cached(id);
+}
+
+static void parse(void)
 {
 	size_t cap = 0;
 	char *p;

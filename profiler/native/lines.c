@@ -14,16 +14,16 @@
 
 #include "profiler/native/native.h"
 
-/* $XDG_CACHE_HOME/sonda/debug (or ~/.cache/...), made when missing; 0 or -1. */
-static int cache_dir(char *buf, size_t len)
+/* $XDG_CACHE_HOME/sonda/SUB (or ~/.cache/...), made when missing; 0 or -1. */
+int prof_cache_dir(char *buf, size_t len, const char *sub)
 {
 	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
 	char *p;
 
 	if (xdg && *xdg == '/')
-		snprintf(buf, len, "%s/sonda/debug", xdg);
+		snprintf(buf, len, "%s/sonda/%s", xdg, sub);
 	else if (home && *home == '/')
-		snprintf(buf, len, "%s/.cache/sonda/debug", home);
+		snprintf(buf, len, "%s/.cache/sonda/%s", home, sub);
 	else
 		return -1;
 	for (p = buf + 1; *p; p++)
@@ -111,7 +111,7 @@ static const char *debug_file(struct prof_elf *o, char *buf, size_t len)
 	int fd, n, compressed;
 	Elf *elf;
 
-	if (!o->build_id_len || cache_dir(dir, sizeof(dir)) != 0)
+	if (!o->build_id_len || prof_cache_dir(dir, sizeof(dir), "debug") != 0)
 		return o->debug_path;
 	n = snprintf(buf, len, "%s/", dir);
 	for (size_t i = 0; i < o->build_id_len && n < (int)len - 8; i++)

@@ -99,6 +99,9 @@ void prof_elf_cache_free(struct prof_elf *o);
  * debug info covers it. */
 size_t prof_dw_frames(struct prof_elf *o, uint64_t vaddr, struct prof_elf_frame *f, size_t max);
 void prof_dw_close(struct prof_elf *o);
+/* $XDG_CACHE_HOME/sonda/SUB (or ~/.cache/sonda/SUB) into buf, made when
+ * missing; 0, or -1 when there is none. */
+int prof_cache_dir(char *buf, size_t len, const char *sub);
 
 /* cfi.c: the unwind rule of an address when it is one of the forms
  * compilers write for x86-64 code (CFA = SP or BP + offset, the return
