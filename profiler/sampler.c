@@ -466,7 +466,8 @@ static void update_counters(struct prof_sampler *s, uint64_t missed)
 	s->st.missed = s->targets[0].be && s->targets[0].be->lost ? s->targets[0].lost : missed;
 	s->st.unpaused = s->targets[0].unpaused;
 	s->st.torn = s->targets[0].torn;
-	snprintf(s->st.last_error, sizeof(s->st.last_error), "%s", s->targets[0].last_error);
+	if (s->st.errors)	/* a copy per tick only once there is something to say */
+		snprintf(s->st.last_error, sizeof(s->st.last_error), "%s", s->targets[0].last_error);
 	s->st.elapsed_s = (double)(mono_ns() - s->start_mono) / NS;
 	s->st.achieved_hz = s->st.elapsed_s > 0 ? (double)s->st.samples / s->st.elapsed_s : 0;
 }
@@ -629,17 +630,18 @@ static void run_loop(struct prof_sampler *s)
 	period = loop_period(s, rate_period);
 	next = last_alive = mono_ns();
 	while (!atomic_load(&s->stop)) {
-		int64_t now;
+		int64_t now, due = next + jitter(&seed, period == rate_period ? period : 0);
 
-		sleep_until(s, next + jitter(&seed, period == rate_period ? period : 0));
+		sleep_until(s, due);
 		if (atomic_load(&s->stop))
 			break;
 		now = mono_ns();
 		if (end && now >= end)
 			break;
-		if (now - next >= period) {
-			/* Late: count the ticks we slept through, do not burst. */
-			int64_t skipped = (now - next) / period;
+		/* Late by a period or more after the tick's own (jittered) time:
+		 * count the ticks we slept through, do not burst. */
+		if (now - due >= period) {
+			int64_t skipped = (now - due) / period;
 
 			missed += (uint64_t)skipped;
 			next += skipped * period;
