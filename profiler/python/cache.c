@@ -71,6 +71,12 @@ struct py_cache *py_cache_new(const struct py_offsets *o, const struct py_target
 	}
 	if ((size_t)o->code_firstlineno + 4 > end)
 		end = (size_t)o->code_firstlineno + 4;
+	for (size_t i = 0; i < 3; i++) {
+		int f = i == 0 ? o->code_framesize : i == 1 ? o->code_nlocalsplus : o->code_stacksize;
+
+		if (f >= 0 && (size_t)f + 4 > end)
+			end = (size_t)f + 4;
+	}
 	c->head_len = end < sizeof(((struct py_code *)0)->head) ? end : sizeof(((struct py_code *)0)->head);
 	return c;
 }
@@ -257,6 +263,19 @@ static int same_head(const struct py_cache *c, const struct py_code *code, const
 	return get_i32(code->head, c->o->code_firstlineno) == get_i32(head, c->o->code_firstlineno);
 }
 
+/* What a frame of this code takes on a 3.11+ data stack (0: unknown). */
+static int64_t frame_bytes(const struct py_offsets *o, const unsigned char *head)
+{
+	int64_t words = -1;
+
+	if (o->code_framesize >= 0)
+		words = get_i32(head, o->code_framesize);
+	else if (o->code_nlocalsplus >= 0 && o->code_stacksize >= 0 && o->frame_specials >= 0)
+		words = (int64_t)get_i32(head, o->code_nlocalsplus) + get_i32(head, o->code_stacksize) +
+			o->frame_specials;
+	return words > 0 && words < (1 << 20) ? words * 8 : 0;
+}
+
 static int ends_with(const char *s, const char *tail)
 {
 	size_t n = strlen(s), k = strlen(tail);
@@ -298,6 +317,7 @@ static struct py_code *build(struct py_cache *c, struct py_mem *m, uint64_t addr
 	code->addr = addr;
 	code->serial = ++c->serial;
 	code->bootstrap = is_bootstrap(code->name, code->file);
+	code->framesize = frame_bytes(o, head);
 	code->firstlineno = get_i32(head, o->code_firstlineno);
 	memcpy(code->head, head, c->head_len);
 	code->head_len = c->head_len;

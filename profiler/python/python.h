@@ -36,6 +36,9 @@ struct py_offsets {
 	int chunk_size, chunk_data;
 	int code_size, code_name, code_filename, code_firstlineno;
 	int code_qualname, code_adaptive, code_linetable;
+	/* a 3.11+ frame's size on the data stack: co_framesize (3.12+), else
+	 * co_nlocalsplus + co_stacksize + frame_specials (3.11) */
+	int code_framesize, code_nlocalsplus, code_stacksize, frame_specials;
 	/* threading names: self in a Thread's _bootstrap frame, then its _name */
 	int frame_localsplus;
 	int type_basicsize, type_flags, type_dictoffset, ht_cached_keys;
@@ -144,6 +147,7 @@ struct py_code {
 	int memo_at[4], memo_line[4];
 	unsigned memo_next;
 	int bootstrap;		/* threading's Thread._bootstrap_inner: self is its first local */
+	int64_t framesize;	/* bytes its frame takes on a 3.11+ data stack, 0 unknown */
 };
 struct py_cache;
 struct py_cache *py_cache_new(const struct py_offsets *o, const struct py_target *t);
@@ -202,6 +206,7 @@ struct py_reader {
 	uint64_t *seen;		/* frame addresses of the current walk (cycle check) */
 	uint32_t *seen_stamp, stamp;
 	uint64_t boot_frame;	/* the walk's Thread._bootstrap_inner frame, 0 when none */
+	uint64_t stack_lo, stack_end;	/* the thread's current data stack chunk */
 };
 
 #define PY_READER_HAS_ENTRY 1

@@ -153,6 +153,7 @@ static int thread_leaf(struct py_reader *r, const unsigned char *ts, uint64_t *l
 {
 	const struct py_offsets *o = &r->o;
 
+	r->stack_lo = r->stack_end = 0;
 	if (o->tstate_cframe >= 0) {
 		uint64_t cframe = u64_at(ts, o->tstate_cframe);
 
@@ -167,9 +168,17 @@ static int thread_leaf(struct py_reader *r, const unsigned char *ts, uint64_t *l
 		uint64_t top = u64_at(ts, o->tstate_datastack_top);
 		size_t got;
 
-		if (chunk && top > chunk && top - chunk <= MAX_CHUNK)
+		if (chunk && top > chunk && top - chunk <= MAX_CHUNK) {
 			py_mem_fetch_upto(r->m, chunk, (size_t)(top - chunk), &got,
 					  PY_FETCH_PLAN | PY_FETCH_RANGE);
+			const unsigned char *h = py_mem_fetch(r->m, chunk + (uint64_t)o->chunk_size, 8,
+							      PY_FETCH_PLAN);
+
+			r->stack_lo = chunk;
+			r->stack_end = h ? chunk + u64_at(h, 0) : top;
+			if (r->stack_end < top || r->stack_end - chunk > (1ull << 30))
+				r->stack_end = top;
+		}
 	}
 	return 0;
 }
@@ -178,6 +187,7 @@ static int thread_leaf(struct py_reader *r, const unsigned char *ts, uint64_t *l
 static int walk_frames(struct py_reader *r, uint64_t f)
 {
 	const struct py_offsets *o = &r->o;
+	uint64_t callee = 0;	/* the frame walked just before, when on the data stack */
 	int n = 0;
 
 	r->boot_frame = 0;
@@ -190,7 +200,7 @@ static int walk_frames(struct py_reader *r, uint64_t f)
 		const unsigned char *fr;
 		struct py_code *code;
 		uint64_t code_addr, here;
-		int line;
+		int line, in_stack;
 
 		if (seen_before(r, f))
 			return -1;
@@ -207,6 +217,7 @@ static int walk_frames(struct py_reader *r, uint64_t f)
 		if (o->major == 3 && o->minor >= 12 && fr[o->frame_owner] == FRAME_OWNED_BY_CSTACK) {
 			if (r->entry && n > 0)
 				r->entry[n - 1] = 1;
+			callee = 0;
 			continue;
 		}
 		code = py_cache_code(r->c, r->m, code_addr);
@@ -214,6 +225,13 @@ static int walk_frames(struct py_reader *r, uint64_t f)
 			return -1;
 		if (code->bootstrap)
 			r->boot_frame = here;
+		/* 3.11+: a callee is pushed right above its caller's frame on the
+		 * data stack.  A chain that says otherwise mixes frames from two
+		 * moments (the stack moved while it was read): torn. */
+		in_stack = here >= r->stack_lo && here < r->stack_end;
+		if (callee && in_stack && code->framesize && callee != here + (uint64_t)code->framesize)
+			return -1;
+		callee = in_stack ? here : 0;
 		line = py_code_line(code, o, frame_at(r, fr, code_addr));
 		r->frames[n].key = code->serial << 24 | ((uint64_t)line & 0xffffff);
 		r->frames[n].function = code->name;
