@@ -104,12 +104,15 @@ void prof_pause_set_timeout(struct prof_pause *p, long usec);
 void prof_pause_set_relist(struct prof_pause *p, long usec);
 /* Threads that did not stop in time at the last prof_pause_stop(). */
 size_t prof_pause_late(const struct prof_pause *p);
+/* For stopped thread i: how many earlier stops it was late for (still
+ * stopping since then), so that its read can stand for those too. */
+unsigned prof_pause_missed(const struct prof_pause *p, size_t i);
 /* With on, threads asleep in the kernel (state S or D) are left alone:
  * they run no user code until woken, so their memory holds still, and an
  * interrupt would only wake them (a cost to the target, and on a loaded
  * machine a woken thread waits for a CPU looking runnable).  For readers
- * of memory (Python); not for wall mode, which needs every thread's
- * registers.  Off by default. */
+ * of memory (Python), and wall mode when idle threads are dropped anyway.
+ * Off by default. */
 void prof_pause_skip_sleepers(struct prof_pause *p, int on);
 /* Threads left alone as asleep at the last stop. */
 size_t prof_pause_skipped(const struct prof_pause *p);

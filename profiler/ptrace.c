@@ -28,6 +28,7 @@ struct pause_thread {
 	int state;
 	int sig;	/* signal caught in a signal-delivery-stop, re-injected at detach */
 	int group;	/* the stop is a group-stop (the target was SIGSTOPped) */
+	unsigned missed;	/* stops it was still stopping at (late) */
 };
 
 /* An open /proc/PID/task/TID/stat, kept between stops (skip_sleepers). */
@@ -230,6 +231,7 @@ static int seize_all(struct prof_pause *p, char *err, size_t errlen)
 		t->state = TH_INTERRUPTED;
 		t->sig = 0;
 		t->group = 0;
+		t->missed = 0;
 	}
 	return refused;
 }
@@ -366,10 +368,12 @@ static int stop_listed(struct prof_pause *p, char *err, size_t errlen)
 		return -1;
 	wait_all(p);
 	for (size_t i = 0; i < p->nth; i++) {
-		if (p->th[i].state == TH_STOPPED)
+		if (p->th[i].state == TH_STOPPED) {
 			p->stopped[p->nstopped++] = i;
-		else
+		} else {
 			p->late++;
+			p->th[i].missed++;
+		}
 	}
 	if (p->nstopped || (p->skipped && !p->late && !refused))
 		return 0;	/* all asleep is a consistent read too */
@@ -400,6 +404,11 @@ pid_t prof_pause_tid(const struct prof_pause *p, size_t i)
 int prof_pause_group_stopped(const struct prof_pause *p, size_t i)
 {
 	return i < p->nstopped ? p->th[p->stopped[i]].group : 0;
+}
+
+unsigned prof_pause_missed(const struct prof_pause *p, size_t i)
+{
+	return i < p->nstopped ? p->th[p->stopped[i]].missed : 0;
 }
 
 size_t prof_pause_late(const struct prof_pause *p)

@@ -116,6 +116,7 @@ void prof_grab_take(struct prof_grab *g, struct prof_pause *pp, pid_t pid, int k
 		if (prof_pause_regs(pp, i, &u) != 0 || !(t = slot(g)))
 			continue;
 		t->tid = prof_pause_tid(pp, i);
+		t->weight = 1 + prof_pause_missed(pp, i);
 		regs_from_user(&t->regs, &u);
 		t->state = (blocked_in_syscall(&u) || prof_pause_group_stopped(pp, i))
 				   ? STORE_STATE_IDLE

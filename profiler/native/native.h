@@ -226,6 +226,7 @@ int prof_nat_alive(pid_t pid);
 struct prof_grab_thread {
 	pid_t tid;
 	uint32_t state;		/* STORE_STATE_IDLE: blocked in a system call */
+	uint32_t weight;	/* 1 + the stops it was late for */
 	struct prof_regs regs;
 	size_t len;
 	uint8_t *stack;

@@ -5,80 +5,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "profiler/native/native.h"
-
-/* When each thread was last read.  A thread that could not stop within
- * the tick (waiting for a CPU on a loaded machine, so still where it was
- * preempted) is read at a later tick; its sample then stands for every
- * tick since its last one, or computing threads would lose exactly the
- * ticks they spent waiting to run. */
-struct last_read {
-	pid_t tid;
-	int64_t ns;
-};
 
 struct prof_engine {
 	struct prof_nat nat;
 	struct prof_pause *pause;
 	int idle;
 	struct prof_grab grab;
-	int64_t period_ns;
-	struct last_read *last;
-	size_t nlast, caplast;
-	uint64_t ticks;
 };
-
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* The ticks since tid was last read (1 for a new thread); notes now. */
-static uint32_t ticks_since(struct prof_engine *e, pid_t tid, int64_t now)
-{
-	int64_t t;
-
-	for (size_t i = 0; i < e->nlast; i++) {
-		if (e->last[i].tid != tid)
-			continue;
-		t = (now - e->last[i].ns + e->period_ns / 2) / e->period_ns;
-		e->last[i].ns = now;
-		return t < 1 ? 1 : t > 1000 ? 1000 : (uint32_t)t;
-	}
-	if (e->nlast == e->caplast) {
-		size_t nc = e->caplast ? 2 * e->caplast : 16;
-		struct last_read *v = realloc(e->last, nc * sizeof(*v));
-
-		if (!v)
-			return 1;
-		e->last = v;
-		e->caplast = nc;
-	}
-	e->last[e->nlast].tid = tid;
-	e->last[e->nlast++].ns = now;
-	return 1;
-}
-
-/* Forgets threads not read for a second (gone, or idle and dropped). */
-static void forget_old(struct prof_engine *e, int64_t now)
-{
-	for (size_t i = 0; i < e->nlast;)
-		if (now - e->last[i].ns > 1000000000LL)
-			e->last[i] = e->last[--e->nlast];
-		else
-			i++;
-}
 
 static int wall_sample(struct prof_engine *e, prof_emit_fn emit, void *ctx, char *err,
 		       size_t errlen)
 {
 	int rc = prof_pause_stop(e->pause, err, errlen);
-	int64_t now;
 
 	if (rc == -ESRCH)
 		return -ESRCH;
@@ -93,11 +33,15 @@ static int wall_sample(struct prof_engine *e, prof_emit_fn emit, void *ctx, char
 	}
 	prof_grab_take(&e->grab, e->pause, e->nat.pid, e->idle);
 	prof_pause_resume(e->pause);
-	now = mono_ns();
 	for (size_t i = 0; i < e->grab.n; i++) {
 		const struct prof_grab_thread *t = &e->grab.t[i];
 
-		e->nat.weight = e->period_ns ? ticks_since(e, t->tid, now) : 0;
+		/* A thread that could not stop within the tick (waiting for a
+		 * CPU on a loaded machine, so still where it was preempted) is
+		 * read when it stops, at a later tick: its sample stands for
+		 * the ticks it missed too, or computing threads would lose
+		 * exactly the ticks they spent waiting to run. */
+		e->nat.weight = t->weight;
 		prof_nat_emit(&e->nat, t->tid, t->state, &t->regs, t->stack, t->len, NULL, 0, emit,
 			      ctx);
 		prof_grab_note(&e->grab, t->tid, prof_unwind_depth(e->nat.unw));
@@ -105,8 +49,6 @@ static int wall_sample(struct prof_engine *e, prof_emit_fn emit, void *ctx, char
 	e->nat.weight = 0;
 	if (e->grab.nwant > 4096)
 		e->grab.nwant = 0;	/* many threads came and went: start over */
-	if (e->period_ns && (++e->ticks & 255) == 0)
-		forget_old(e, now);
 	return 0;
 }
 
@@ -156,12 +98,16 @@ static int wall_attach(struct prof_engine **ep, pid_t pid, const struct prof_opt
 		long half_us = (long)(500000.0 / o->rate_hz);
 
 		/* A thread that cannot stop within half a tick is read at a
-		 * later one (see ticks_since), not waited for: waiting would
-		 * make the loop skip ticks, and the skipped ticks are those a
-		 * computing thread spends waiting for a CPU. */
-		e->period_ns = (int64_t)(1e9 / o->rate_hz);
+		 * later one (its weight counts the ticks it missed), not waited
+		 * for: waiting would make the loop skip ticks, and those are the
+		 * ticks a computing thread spends waiting for a CPU. */
 		prof_pause_set_timeout(e->pause, half_us < 100 ? 100 : half_us > 20000 ? 20000 : half_us);
+		/* New threads are found within 10 ms, not listed at each tick. */
+		prof_pause_set_relist(e->pause, 10000);
 	}
+	/* Without --idle a sleeping thread would be dropped anyway: leave
+	 * it asleep rather than wake it to read it. */
+	prof_pause_skip_sleepers(e->pause, !e->idle);
 	*ep = e;
 	return 0;
 }
@@ -177,7 +123,6 @@ static void wall_detach(struct prof_engine *e)
 		return;
 	prof_pause_free(e->pause);
 	prof_grab_free(&e->grab);
-	free(e->last);
 	prof_nat_fini(&e->nat);
 	free(e);
 }
