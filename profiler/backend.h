@@ -67,6 +67,9 @@ struct prof_backend {
 	uint64_t (*lost)(struct prof_engine *e);
 	/* Optional (NULL): thread reads dropped as torn since attach. */
 	uint64_t (*torn)(struct prof_engine *e);
+	/* Optional: the raw wait status of the target when the engine's own
+	 * ptrace reaped its exit (a launched command is also our child), else -1. */
+	int (*exit_status)(struct prof_engine *e);
 };
 
 extern const struct prof_backend prof_backend_python;

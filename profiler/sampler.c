@@ -590,6 +590,11 @@ static void finish_main(struct prof_sampler *s)
 {
 	struct prof_target *t = &s->targets[0];
 
+	/* An engine that traces the threads itself (wall, mixed) may have
+	 * reaped the launched command's exit before the launcher could. */
+	if (s->launched && s->launch.status == -1 && t->e && t->be->exit_status &&
+	    t->be->exit_status(t->e) != -1)
+		s->launch.status = t->be->exit_status(t->e);
 	if (s->launched && (prof_launch_poll(&s->launch) || t->exited)) {
 		if (s->launch.status == -1)
 			prof_launch_end(&s->launch);	/* reaped: exit status */

@@ -289,10 +289,16 @@ static void mixed_detach(struct prof_engine *e)
 
 #endif
 
+static int mixed_exit_status(struct prof_engine *e)
+{
+	return prof_pause_exit_status(e->pause);
+}
+
 const struct prof_backend prof_backend_mixed = {
 	.name = "mixed",
 	.attach = mixed_attach,
 	.describe = mixed_describe,
 	.sample = mixed_sample,
 	.detach = mixed_detach,
+	.exit_status = mixed_exit_status,
 };

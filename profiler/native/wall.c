@@ -127,10 +127,16 @@ static void wall_detach(struct prof_engine *e)
 	free(e);
 }
 
+static int wall_exit_status(struct prof_engine *e)
+{
+	return prof_pause_exit_status(e->pause);
+}
+
 const struct prof_backend prof_backend_wall = {
 	.name = "wall",
 	.attach = wall_attach,
 	.describe = wall_describe,
 	.sample = wall_sample,
 	.detach = wall_detach,
+	.exit_status = wall_exit_status,
 };
