@@ -320,6 +320,12 @@ static int setup(struct prof_sampler *s, char *err, size_t errlen)
 	}
 	if (start_target(s, t, err, errlen) < 0)
 		return -1;
+	if (t->be == &prof_backend_python) {
+		size_t n = strlen(s->st.mode_reason);
+
+		snprintf(s->st.mode_reason + n, sizeof(s->st.mode_reason) - n, "; %s",
+			 t->pause ? "paused for each read (--blocking)" : "read without pausing");
+	}
 	s->st.session = t->session;
 	return 0;
 }
