@@ -56,6 +56,7 @@ struct prof_perf {
 	uint64_t lost;
 	uint8_t *rec;	/* one record copied out of the ring */
 	size_t page;
+	int slot_of[PROF_NREGS];	/* libunwind register order -> position in a sample */
 	pid_t born[64];	/* threads announced by PERF_RECORD_FORK, not yet opened */
 	size_t nborn;
 	int64_t scanned_ns, checked_ns;
@@ -255,6 +256,8 @@ struct prof_perf *prof_perf_open(pid_t pid, int inherit, double hz, char *err, s
 	p->pid = pid;
 	p->inherit = inherit;
 	p->hz = hz > 0 ? hz : 100;
+	for (int i = 0; i < PROF_NREGS; i++)
+		p->slot_of[i] = __builtin_popcountll(regs_mask() & ((1ull << perf_reg_of[i]) - 1));
 	p->page = (size_t)sysconf(_SC_PAGESIZE);
 	p->scanned_ns = mono_ns();
 	p->rec = malloc(65536);
@@ -359,20 +362,11 @@ static int parse_sample(struct prof_perf *p, const uint8_t *rec, size_t len,
 		return -1;	/* a kernel thread, or no user context */
 	if ((size_t)(end - q) < PROF_NREGS * 8 + 8)
 		return -1;
-	/* Registers come in increasing perf register number order. */
-	{
-		uint64_t v[24];
-		int k = 0;
-
-		for (int bit = 0; bit < 24; bit++)
-			if (regs_mask() & (1ull << bit)) {
-				memcpy(&v[bit], q + 8 * k, 8);
-				k++;
-			}
-		for (int i = 0; i < PROF_NREGS; i++)
-			s->regs.r[i] = v[perf_reg_of[i]];
-		q += 8 * k;
-	}
+	/* Registers come in increasing perf register number order: the
+	 * k-th value is the k-th set bit of the mask. */
+	for (int i = 0; i < PROF_NREGS; i++)
+		memcpy(&s->regs.r[i], q + 8 * p->slot_of[i], 8);
+	q += 8 * PROF_NREGS;
 	memcpy(&size, q, 8);
 	q += 8;
 	if (size > (size_t)(end - q))
