@@ -75,7 +75,7 @@ static void comm_of(pid_t pid, char *buf, size_t len)
 }
 
 /* The permission story: which rule refuses us. */
-static void explain_denied(pid_t pid, char *err, size_t errlen)
+void prof_explain_denied(pid_t pid, char *err, size_t errlen)
 {
 	char uid[64] = "", comm[32];
 	unsigned target_uid = 0;
@@ -119,11 +119,11 @@ int prof_check_pid(pid_t pid, char *err, size_t errlen)
 		return -1;
 	}
 	if (kill(pid, 0) < 0 && errno == ESRCH) {
-		snprintf(err, errlen, "no such process: %d", (int)pid);
+		snprintf(err, errlen, "no such process %d", (int)pid);
 		return -1;
 	}
 	if (status_field(pid, "State", state, sizeof(state)) < 0) {
-		snprintf(err, errlen, "no such process: %d", (int)pid);
+		snprintf(err, errlen, "no such process %d", (int)pid);
 		return -1;
 	}
 	if (state[0] == 'Z' || state[0] == 'X') {
@@ -144,11 +144,11 @@ int prof_check_pid(pid_t pid, char *err, size_t errlen)
 	remote.iov_len = 1;
 	if (process_vm_readv(pid, &local, 1, &remote, 1, 0) < 0) {
 		if (errno == ESRCH) {
-			snprintf(err, errlen, "no such process: %d", (int)pid);
+			snprintf(err, errlen, "no such process %d", (int)pid);
 			return -1;
 		}
 		if (errno == EPERM) {
-			explain_denied(pid, err, errlen);
+			prof_explain_denied(pid, err, errlen);
 			return -1;
 		}
 	}

@@ -175,6 +175,8 @@ int prof_dump_read(const struct prof_options *o, struct prof_dump *d, char *err,
 	int rc;
 
 	memset(d, 0, sizeof(*d));
+	if (prof_check_pid(o->pid, err, errlen) < 0)
+		return -2;	/* gone, a zombie, or sonda itself: say which */
 	rc = o->native ? dump_native(o, d, err, errlen) : dump_python(o, d, err, errlen);
 	if (rc == 0 && d->nomem) {
 		snprintf(err, errlen, "out of memory");

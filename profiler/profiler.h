@@ -36,6 +36,8 @@ const struct prof_map *prof_maps_find(const struct prof_maps *m, uint64_t addr);
  * on ("no such process", "permission denied (try as root, or set
  * kernel.yama.ptrace_scope=0)", ...).  Returns 0 when it can be read. */
 int prof_check_pid(pid_t pid, char *err, size_t errlen);
+/* Why pid may not be traced, in words a user can act on. */
+void prof_explain_denied(pid_t pid, char *err, size_t errlen);
 /* -1 with "already traced by process N (gdb)" when another tracer holds
  * it (pausing needs ptrace; reading memory does not).  0 otherwise. */
 int prof_check_traced(pid_t pid, char *err, size_t errlen);

@@ -33,43 +33,6 @@ static void read_comm(pid_t pid, char *buf, size_t len)
 	fclose(f);
 }
 
-static int read_int_file(const char *path, int *v)
-{
-	FILE *f = fopen(path, "re");
-	int ok;
-
-	if (!f)
-		return -1;
-	ok = fscanf(f, "%d", v) == 1;
-	fclose(f);
-	return ok ? 0 : -1;
-}
-
-/* Why this process cannot be read, in words a user can act on. */
-static void explain_denied(pid_t pid, char *err, size_t errlen)
-{
-	char why[64] = "";
-	int scope = 0;
-
-	if (kill(pid, 0) < 0 && errno == ESRCH) {
-		snprintf(err, errlen, "no such process %d", (int)pid);
-		return;
-	}
-	read_int_file("/proc/sys/kernel/yama/ptrace_scope", &scope);
-	if (scope >= 1)
-		snprintf(why, sizeof(why), "; kernel.yama.ptrace_scope=%d", scope);
-	if (scope >= 3)
-		snprintf(err, errlen, "cannot read process %d: permission denied "
-			 "(kernel.yama.ptrace_scope=3 forbids it until reboot)", (int)pid);
-	else if (geteuid() != 0)
-		snprintf(err, errlen, "cannot read process %d: permission denied (it belongs to "
-			 "another user or is privileged: run as root or with CAP_SYS_PTRACE%s)",
-			 (int)pid, why);
-	else
-		snprintf(err, errlen, "cannot read process %d: permission denied "
-			 "(refused by a security module%s)", (int)pid, why);
-}
-
 /* The file a process's mapping refers to, as this process can open it. */
 static void open_path(pid_t pid, const struct prof_map *m, char *buf, size_t len)
 {
@@ -173,12 +136,10 @@ int py_find(pid_t pid, struct py_target *t, char *err, size_t errlen)
 
 	memset(t, 0, sizeof(*t));
 	t->pid = pid;
-	if (pid <= 0 || (kill(pid, 0) < 0 && errno == ESRCH)) {
-		snprintf(err, errlen, "no such process %d", (int)pid);
+	if (prof_check_pid(pid, err, errlen) < 0)
 		return -1;
-	}
 	if (prof_maps_read(pid, &maps, err, errlen) < 0) {
-		explain_denied(pid, err, errlen);
+		prof_explain_denied(pid, err, errlen);
 		return -1;
 	}
 	if (!scan_maps(pid, &maps, t)) {
@@ -194,6 +155,6 @@ int py_find(pid_t pid, struct py_target *t, char *err, size_t errlen)
 
 int py_find_denied(pid_t pid, char *err, size_t errlen)
 {
-	explain_denied(pid, err, errlen);
+	prof_explain_denied(pid, err, errlen);
 	return -1;
 }

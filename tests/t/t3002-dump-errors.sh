@@ -35,6 +35,20 @@ test_expect_success 'a process that does not exist' '
 	expect_error 2 "no such process $gone" "$SONDA" dump -p $gone
 '
 
+test_expect_success 'a zombie, with and without --native' '
+	python3 -c "import os, sys, time
+pid = os.fork()
+if pid == 0:
+    os._exit(0)
+print(pid, flush=True)
+time.sleep(30)" > zpid &
+	echo $! >> "$TRASH/.spawned" &&
+	for i in 1 2 3 4 5 6 7 8 9 10; do [ -s zpid ] && break; sleep 0.1; done &&
+	z=$(cat zpid) && sleep 0.2 &&
+	expect_error 2 "process $z is a zombie" "$SONDA" dump -p $z &&
+	expect_error 2 "process $z is a zombie" "$SONDA" dump --native -p $z
+'
+
 test_expect_success 'a process that is not Python' '
 	spawn sleep 60 &&
 	expect_error 2 "process $SPAWNED \\(sleep\\) is not a Python process" "$SONDA" dump -p $SPAWNED
@@ -46,7 +60,7 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && [ -n "$py" ] &&
    setpriv --reuid=nobody --regid=nogroup --clear-groups test -x "$SONDA"; then
 	test_expect_success 'no permission: says why' "
 		spawn '$py' '$FIX/known_stack.py' &&
-		expect_error 2 'cannot read process '\$SPAWNED': permission denied .*CAP_SYS_PTRACE' \
+		expect_error 2 'cannot trace process '\$SPAWNED' \\(.*\\): it belongs to uid 0, you are uid [0-9]+ \\(run sonda as root' \
 			setpriv --reuid=nobody --regid=nogroup --clear-groups '$SONDA' dump -p \$SPAWNED
 	"
 else

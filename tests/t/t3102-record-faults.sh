@@ -6,7 +6,7 @@
 test_expect_success 'a pid that does not exist: one line, exit 2' '
 	sleep 0.01 & gone=$! && wait $gone &&
 	expect_exit 2 "$SONDA" record -p $gone -d 1 2>err && cat err &&
-	test_grep "^sonda: no such process: $gone\$" err && test $(wc -l < err) = 1
+	test_grep "^sonda: no such process $gone\$" err && test $(wc -l < err) = 1
 '
 
 test_expect_success 'a zombie: one line, exit 2' '
