@@ -16,3 +16,8 @@ check_PROGRAMS += tests/unit/test-native-symbols
 tests_unit_test_native_symbols_SOURCES = tests/unit/test-native-symbols.c
 tests_unit_test_native_symbols_CFLAGS = $(unit_cflags) $(UNWIND_CFLAGS)
 tests_unit_test_native_symbols_LDADD = $(unit_ldadd)
+
+check_PROGRAMS += tests/unit/test-native-cfi
+tests_unit_test_native_cfi_SOURCES = tests/unit/test-native-cfi.c
+tests_unit_test_native_cfi_CFLAGS = $(unit_cflags) $(ELF_CFLAGS)
+tests_unit_test_native_cfi_LDADD = $(unit_ldadd)
