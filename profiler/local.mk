@@ -1,7 +1,7 @@
 # profiler/: attaching, maps, ELF symbols, unwinding, the Python reader, the sampling loop.
 noinst_LTLIBRARIES += profiler/libprofiler.la
 profiler_libprofiler_la_SOURCES = profiler/profiler.h profiler/backend.h profiler/maps.c profiler/threads.c \
-	profiler/attach.c profiler/ptrace.c profiler/sampler.c profiler/sampler-int.h \
+	profiler/attach.c profiler/ptrace.c profiler/sampler.c profiler/sampler-int.h profiler/choose.c \
 	profiler/emit.c profiler/launch.c profiler/children.c profiler/dump.c
 profiler_libprofiler_la_CFLAGS = $(AM_CFLAGS) $(UNWIND_CFLAGS) $(ELF_CFLAGS) $(DW_CFLAGS)
 profiler_libprofiler_la_LIBADD = $(UNWIND_LIBS) $(DW_LIBS) $(ELF_LIBS)

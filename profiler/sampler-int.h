@@ -36,6 +36,19 @@ struct prof_target {
 	char last_error[160];
 };
 
+/* choose.c: attach t with be (0), or -1 with the reason. */
+int prof_try_attach(struct prof_target *t, const struct prof_backend *be,
+		    const struct prof_options *o, char *err, size_t errlen);
+/* The engine an explicit mode asks for, or for auto Python, then cpu,
+ * then wall; reason says what was chosen and why, for the summary. */
+int prof_choose_backend(struct prof_target *t, const struct prof_options *o, char *reason,
+			size_t rlen, char *err, size_t errlen);
+/* "python 3.11.7" -> runtime "python", version "3.11.7"; native: "native", "". */
+void prof_target_describe(const struct prof_target *t, char *runtime, size_t rlen,
+			  char *version, size_t vlen);
+/* A launched command that may still become Python (its exe or a libpython). */
+int prof_looks_python(pid_t pid);
+
 /* emit.c: one tick's stacks into the store (the caller holds the lock). */
 struct prof_emit_ctx {
 	struct store_profile *p;

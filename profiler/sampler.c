@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -78,94 +77,13 @@ static int64_t real_ns(void)
 	return (int64_t)t.tv_sec * NS + t.tv_nsec;
 }
 
-static const struct prof_backend *backend_for(enum prof_mode mode, int native)
-{
-	if (native && mode != PROF_MODE_CPU && mode != PROF_MODE_WALL)
-		return &prof_backend_mixed;
-	switch (mode) {
-	case PROF_MODE_PYTHON:
-		return &prof_backend_python;
-	case PROF_MODE_CPU:
-		return &prof_backend_cpu;
-	case PROF_MODE_WALL:
-		return &prof_backend_wall;
-	default:
-		return NULL;
-	}
-}
-
-static int try_attach(struct prof_target *t, const struct prof_backend *be,
-		      const struct prof_options *o, char *err, size_t errlen)
-{
-	if (!be) {
-		snprintf(err, errlen, "this sonda was built without that sampling engine");
-		return -1;
-	}
-	if (be->attach(&t->e, t->pid, o, err, errlen) < 0)
-		return -1;
-	t->be = be;
-	return 0;
-}
-
-/* Picks the engine: an explicit mode, or for auto Python, then cpu, then
- * wall.  reason says what was chosen and why, for the summary. */
-static int choose_backend(struct prof_target *t, const struct prof_options *o, char *reason,
-			  size_t rlen, char *err, size_t errlen)
-{
-	char pyerr[160] = "", cpuerr[160] = "";
-
-	if (o->mode != PROF_MODE_AUTO || o->native) {
-		if (try_attach(t, backend_for(o->mode, o->native), o, err, errlen) < 0)
-			return -1;
-		snprintf(reason, rlen, "%s (as asked)", t->be->describe(t->e));
-		return 0;
-	}
-	if (try_attach(t, &prof_backend_python, o, pyerr, sizeof(pyerr)) == 0) {
-		snprintf(reason, rlen, "%s (the target is Python)", t->be->describe(t->e));
-		return 0;
-	}
-	if (try_attach(t, &prof_backend_cpu, o, cpuerr, sizeof(cpuerr)) == 0) {
-		snprintf(reason, rlen, "%s (not Python: %s; perf events permitted)",
-			 t->be->describe(t->e), pyerr);
-		return 0;
-	}
-	if (try_attach(t, &prof_backend_wall, o, err, errlen) == 0) {
-		snprintf(reason, rlen, "%s (not Python: %s; no perf events: %s)",
-			 t->be->describe(t->e), pyerr, cpuerr);
-		return 0;
-	}
-	{
-		char wallerr[160];
-
-		snprintf(wallerr, sizeof(wallerr), "%s", err);
-		snprintf(err, errlen, "%s; cpu mode: %s; wall mode: %s", pyerr, cpuerr, wallerr);
-	}
-	return -1;
-}
-
-/* "python 3.11.7" -> runtime "python", version "3.11.7". */
-static void split_describe(const struct prof_target *t, char *runtime, size_t rlen, char *version,
-			   size_t vlen)
-{
-	const char *d = t->be->describe(t->e);
-	const char *sp = strchr(d, ' ');
-
-	if (!strcmp(t->be->name, "python") && sp) {
-		snprintf(runtime, rlen, "python");
-		snprintf(version, vlen, "%.*s", (int)strcspn(sp + 1, " "), sp + 1);
-	} else {
-		snprintf(runtime, rlen, "%s", !strcmp(t->be->name, "mixed") ? "python" : "native");
-		version[0] = '\0';
-	}
-}
-
 static void open_session(struct prof_sampler *s, struct prof_target *t)
 {
 	char cmd[4096], runtime[32], version[64];
 	struct store_session ss = {0};
 
 	prof_cmdline(t->pid, cmd, sizeof(cmd));
-	split_describe(t, runtime, sizeof(runtime), version, sizeof(version));
+	prof_target_describe(t, runtime, sizeof(runtime), version, sizeof(version));
 	ss.pid = t->pid;
 	ss.command = cmd;
 	ss.runtime = runtime;
@@ -224,31 +142,6 @@ static void end_target(struct prof_sampler *s, struct prof_target *t)
 		ss->end_ns = real_ns();
 }
 
-static int looks_python(pid_t pid)
-{
-	char path[64], exe[PATH_MAX];
-	ssize_t n;
-	struct prof_maps m;
-	char err[160];
-	int yes = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
-	n = readlink(path, exe, sizeof(exe) - 1);
-	if (n > 0) {
-		exe[n] = '\0';
-		const char *base = strrchr(exe, '/');
-
-		if (strstr(base ? base : exe, "python"))
-			return 1;
-	}
-	if (prof_maps_read(pid, &m, err, sizeof(err)) < 0)
-		return 0;
-	for (size_t i = 0; i < m.n && !yes; i++)
-		yes = strstr(m.v[i].path, "libpython") != NULL;
-	prof_maps_free(&m);
-	return yes;
-}
-
 /* Launch mode: the command runs; wait until its interpreter can be read. */
 static int attach_launched(struct prof_sampler *s, struct prof_target *t, char *reason,
 			   size_t rlen, char *err, size_t errlen)
@@ -267,20 +160,20 @@ static int attach_launched(struct prof_sampler *s, struct prof_target *t, char *
 			return -1;
 		}
 		if (!auto_mode && !python_wanted)
-			return choose_backend(t, &s->o, reason, rlen, err, errlen);
-		if (try_attach(t, &prof_backend_python, &s->o, err, errlen) == 0) {
+			return prof_choose_backend(t, &s->o, reason, rlen, err, errlen);
+		if (prof_try_attach(t, &prof_backend_python, &s->o, err, errlen) == 0) {
 			snprintf(reason, rlen, "%s (%s)", t->be->describe(t->e),
 				 auto_mode ? "the command is Python" : "as asked");
 			if (s->o.native) {
 				/* Mixed mode wanted: Python is up, now the real engine. */
 				t->be->detach(t->e);
 				t->e = NULL;
-				return choose_backend(t, &s->o, reason, rlen, err, errlen);
+				return prof_choose_backend(t, &s->o, reason, rlen, err, errlen);
 			}
 			return 0;
 		}
-		if (auto_mode && waited > NATIVE_GRACE_NS && !looks_python(t->pid))
-			return choose_backend(t, &s->o, reason, rlen, err, errlen);
+		if (auto_mode && waited > NATIVE_GRACE_NS && !prof_looks_python(t->pid))
+			return prof_choose_backend(t, &s->o, reason, rlen, err, errlen);
 		if (waited > PYTHON_INIT_NS)
 			return -1;	/* err holds the engine's last reason */
 		nanosleep(&ts, NULL);
@@ -309,7 +202,7 @@ static int setup(struct prof_sampler *s, char *err, size_t errlen)
 		s->st.pid = t->pid;
 		if (prof_check_pid(t->pid, err, errlen) < 0)
 			return -1;
-		if (choose_backend(t, &s->o, s->st.mode_reason, sizeof(s->st.mode_reason), err,
+		if (prof_choose_backend(t, &s->o, s->st.mode_reason, sizeof(s->st.mode_reason), err,
 				   errlen) < 0)
 			return -1;
 		if (pauses(s, t) && prof_check_traced(t->pid, err, errlen) < 0) {
@@ -513,7 +406,7 @@ static int adopt_child(struct prof_sampler *s, pid_t pid)
 	char reason[160], err[160];
 
 	t.pid = pid;
-	if (choose_backend(&t, &s->o, reason, sizeof(reason), err, sizeof(err)) < 0)
+	if (prof_choose_backend(&t, &s->o, reason, sizeof(reason), err, sizeof(err)) < 0)
 		return -1;
 	if (s->ntargets == s->cap) {
 		size_t nc = 2 * s->cap;
