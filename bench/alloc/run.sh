@@ -18,7 +18,7 @@
 # own when run alone; and the tracker's own count of its live map.
 set -e
 here=$(cd "$(dirname "$0")" && pwd)
-build=${1:-$(cd "$here/../.." && pwd)}
+build=$(cd "${1:-$here/../..}" && pwd)	# absolute: the runs happen in a scratch directory
 sonda=$build/sonda
 out=$(mktemp -d "${TMPDIR:-/tmp}/sonda-bench-alloc.XXXXXX")
 trap 'rm -rf "$out"' EXIT

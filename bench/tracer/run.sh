@@ -10,7 +10,7 @@
 # call = (run - baseline) / calls.
 set -e
 here=$(cd "$(dirname "$0")" && pwd)
-build=${1:-$(cd "$here/../.." && pwd)}
+build=$(cd "${1:-$here/../..}" && pwd)	# absolute: the runs happen in a scratch directory
 lib=$build/tracer/.libs
 sonda=$build/sonda
 out=$(mktemp -d "${TMPDIR:-/tmp}/sonda-bench-tracer.XXXXXX")
