@@ -247,6 +247,30 @@ static void span_got(struct py_mem *m, const struct span *sp, size_t got)
 	}
 }
 
+/* Batch slot i: len bytes at the target's addr into the arena at off. */
+static void set_iov(struct py_mem *m, size_t i, uint32_t off, uint64_t addr, size_t len)
+{
+	m->liov[i].iov_base = m->arena + off;
+	m->liov[i].iov_len = len;
+	m->riov[i].iov_base = (void *)(uintptr_t)addr;
+	m->riov[i].iov_len = len;
+}
+
+/* One process_vm_readv of the first n slots: the bytes read, 0 when it
+ * failed, -1 when the process is gone. */
+static ssize_t read_iovs(struct py_mem *m, size_t n)
+{
+	ssize_t r;
+
+	m->syscalls++;
+	r = process_vm_readv(m->pid, m->liov, (unsigned long)n, m->riov, (unsigned long)n, 0);
+	if (r < 0 && errno == ESRCH) {
+		m->gone = 1;
+		return -1;
+	}
+	return r < 0 ? 0 : r;
+}
+
 /* Reads spans [from, to) in batches; a failed span stops a batch, the rest
  * is retried a few times (a freed object may have been unmapped). */
 static void read_spans(struct py_mem *m, size_t from, size_t to)
@@ -257,23 +281,11 @@ static void read_spans(struct py_mem *m, size_t from, size_t to)
 		size_t n = to - from < BATCH_IOV ? to - from : BATCH_IOV;
 		ssize_t r;
 
-		for (size_t i = 0; i < n; i++) {
-			const struct span *sp = &m->spans[from + i];
-
-			m->liov[i].iov_base = m->arena + sp->off;
-			m->liov[i].iov_len = sp->len;
-			m->riov[i].iov_base = (void *)(uintptr_t)sp->addr;
-			m->riov[i].iov_len = sp->len;
-		}
-		m->syscalls++;
-		r = process_vm_readv(m->pid, m->liov, (unsigned long)n, m->riov, (unsigned long)n, 0);
-		if (r < 0) {
-			if (errno == ESRCH) {
-				m->gone = 1;
-				return;
-			}
-			r = 0;
-		}
+		for (size_t i = 0; i < n; i++)
+			set_iov(m, i, m->spans[from + i].off, m->spans[from + i].addr,
+				m->spans[from + i].len);
+		if ((r = read_iovs(m, n)) < 0)
+			return;
 		for (size_t i = 0; i < n; i++) {
 			const struct span *sp = &m->spans[from + i];
 			size_t got = (size_t)r < sp->len ? (size_t)r : sp->len;
@@ -372,23 +384,11 @@ static void read_entries(struct py_mem *m, size_t from, size_t to)
 		size_t n = to - from < BATCH_IOV ? to - from : BATCH_IOV;
 		ssize_t r;
 
-		for (size_t i = 0; i < n; i++) {
-			struct entry *e = &m->ents[from + i];
-
-			m->liov[i].iov_base = m->arena + e->off;
-			m->liov[i].iov_len = e->len;
-			m->riov[i].iov_base = (void *)(uintptr_t)e->addr;
-			m->riov[i].iov_len = e->len;
-		}
-		m->syscalls++;
-		r = process_vm_readv(m->pid, m->liov, (unsigned long)n, m->riov, (unsigned long)n, 0);
-		if (r < 0) {
-			if (errno == ESRCH) {
-				m->gone = 1;
-				return;
-			}
-			r = 0;
-		}
+		for (size_t i = 0; i < n; i++)
+			set_iov(m, i, m->ents[from + i].off, m->ents[from + i].addr,
+				m->ents[from + i].len);
+		if ((r = read_iovs(m, n)) < 0)
+			return;
 		for (size_t i = 0; i < n; i++) {
 			struct entry *e = &m->ents[from + i];
 			size_t got = (size_t)r < e->len ? (size_t)r : e->len;
