@@ -431,11 +431,11 @@ int prof_pause_regs(const struct prof_pause *p, size_t i, struct user_regs_struc
 		       ? -1 : 0;
 }
 
-void prof_pause_resume(struct prof_pause *p)
+/* Detach (not PTRACE_CONT): a group-stopped thread goes back to its
+ * stop, a pending interrupt trap is cleared, and the caught signal is
+ * delivered now, untraced. */
+static void detach_stopped(struct prof_pause *p)
 {
-	/* Detach (not PTRACE_CONT): a group-stopped thread goes back to its
-	 * stop, a pending interrupt trap is cleared, and the caught signal is
-	 * delivered now, untraced. */
 	for (size_t i = 0; i < p->nth;) {
 		struct pause_thread *t = &p->th[i];
 
@@ -446,6 +446,11 @@ void prof_pause_resume(struct prof_pause *p)
 		ptrace(PTRACE_DETACH, t->tid, 0, (void *)(long)t->sig);
 		drop_thread(p, i);
 	}
+}
+
+void prof_pause_resume(struct prof_pause *p)
+{
+	detach_stopped(p);
 	p->nstopped = 0;
 }
 
@@ -463,17 +468,7 @@ size_t prof_pause_poll(struct prof_pause *p)
 		if (p->nth == before)
 			i++;
 	}
-	/* Let go at once of those that stopped since: nobody reads them. */
-	for (size_t i = 0; i < p->nth;) {
-		struct pause_thread *t = &p->th[i];
-
-		if (t->state != TH_STOPPED) {
-			i++;
-			continue;
-		}
-		ptrace(PTRACE_DETACH, t->tid, 0, (void *)(long)t->sig);
-		drop_thread(p, i);
-	}
+	detach_stopped(p);	/* those that stopped since: nobody reads them */
 	p->late = pending;
 	return pending;
 }
