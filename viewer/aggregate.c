@@ -75,6 +75,13 @@ int view_filter_keep(const struct view_filter *f, uint32_t session, uint32_t thr
 	return 1;
 }
 
+static int keep_sample(const struct view_filter *f, const struct store_sample *s)
+{
+	if (f && f->use_samples && (s->time_ns < f->from_ns || (f->to_ns && s->time_ns >= f->to_ns)))
+		return 0;
+	return s->weight && view_filter_keep(f, s->session, s->thread, s->state);
+}
+
 void view_visit(const struct store_profile *p, const struct view_filter *f, view_visit_fn *fn,
 		void *ctx)
 {
@@ -85,9 +92,7 @@ void view_visit(const struct store_profile *p, const struct view_filter *f, view
 		for (i = 0; i < n; i++) {
 			const struct store_sample *s = store_sample_get(p, i);
 
-			if (s->time_ns < f->from_ns || (f->to_ns && s->time_ns >= f->to_ns))
-				continue;
-			if (s->weight && view_filter_keep(f, s->session, s->thread, s->state))
+			if (keep_sample(f, s))
 				fn(ctx, s->session, s->thread, s->callsite, s->state, s->weight);
 		}
 		return;
@@ -102,6 +107,61 @@ void view_visit(const struct store_profile *p, const struct view_filter *f, view
 		if (w && view_filter_keep(f, s->session, s->thread, s->state))
 			fn(ctx, s->session, s->thread, s->callsite, s->state, w);
 	}
+}
+
+static int cmp_samples(const void *a, const void *b)
+{
+	const struct view_sample *x = a, *y = b;
+
+	if (x->session != y->session)
+		return x->session < y->session ? -1 : 1;
+	if (x->thread != y->thread)
+		return x->thread < y->thread ? -1 : 1;
+	if (x->time_ns != y->time_ns)
+		return x->time_ns < y->time_ns ? -1 : 1;
+	return x->callsite < y->callsite ? -1 : x->callsite > y->callsite;
+}
+
+struct sample_list {
+	struct view_sample *v;
+	size_t n, cap;
+};
+
+static void add_stack(void *ctx, uint32_t session, uint32_t thread, uint32_t callsite,
+		      uint32_t state, uint64_t weight)
+{
+	struct sample_list *l = ctx;
+
+	(void)state;
+	if (l->n < l->cap)
+		l->v[l->n++] = (struct view_sample){ session, thread, callsite, 0, weight };
+}
+
+struct view_sample *view_samples_sorted(const struct store_profile *p,
+					const struct view_filter *f, size_t *n)
+{
+	uint32_t nsamples = store_nsamples(p);
+	int stacks = (f && f->base) || !nsamples;
+	struct sample_list l = { .cap = stacks ? store_nstacks(p) : nsamples };
+
+	l.v = malloc((l.cap ? l.cap : 1) * sizeof(*l.v));
+	if (!l.v)
+		return NULL;
+	if (stacks) {
+		view_visit(p, f, add_stack, &l);
+	} else {
+		for (uint32_t i = 0; i < nsamples; i++) {
+			const struct store_sample *s = store_sample_get(p, i);
+
+			if (keep_sample(f, s))
+				l.v[l.n++] = (struct view_sample){ s->session, s->thread,
+								   s->callsite, s->time_ns,
+								   s->weight };
+		}
+	}
+	qsort(l.v, l.n, sizeof(*l.v), cmp_samples);
+	*n = l.n;
+	return l.v;
 }
 
 struct view_agg *view_agg_new(enum view_by by)

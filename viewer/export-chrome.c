@@ -90,25 +90,6 @@ static void put_events(struct chrome *c, const struct view_filter *f)
 	}
 }
 
-struct sample_ref {
-	uint32_t session, thread, callsite;
-	int64_t time_ns;
-	uint64_t weight;
-};
-
-static int cmp_refs(const void *a, const void *b)
-{
-	const struct sample_ref *x = a, *y = b;
-
-	if (x->session != y->session)
-		return x->session < y->session ? -1 : 1;
-	if (x->thread != y->thread)
-		return x->thread < y->thread ? -1 : 1;
-	if (x->time_ns != y->time_ns)
-		return x->time_ns < y->time_ns ? -1 : 1;
-	return x->callsite < y->callsite ? -1 : x->callsite > y->callsite;
-}
-
 /* Frames of a call site, root first, into out; returns how many. */
 static uint32_t stack_of(const struct store_profile *p, uint32_t c, uint32_t *out)
 {
@@ -143,8 +124,9 @@ static void close_spans(struct chrome *c, struct span *open, uint32_t from, uint
  * previous sample's stack stays open. */
 static int put_samples(struct chrome *c, const struct view_filter *f)
 {
-	uint32_t n = store_nsamples(c->p), m = 0, depth = 0, cur[MAX_DEPTH], next[MAX_DEPTH];
-	struct sample_ref *refs = malloc((n ? n : 1) * sizeof(*refs));
+	uint32_t depth = 0, cur[MAX_DEPTH], next[MAX_DEPTH];
+	size_t m;
+	struct view_sample *refs = view_samples_sorted(c->p, f, &m);
 	struct span *open = malloc(MAX_DEPTH * sizeof(*open));
 	double now = 0;
 
@@ -153,19 +135,8 @@ static int put_samples(struct chrome *c, const struct view_filter *f)
 		free(open);
 		return -1;
 	}
-	for (uint32_t i = 0; i < n; i++) {
-		const struct store_sample *s = store_sample_get(c->p, i);
-
-		if (f && f->use_samples &&
-		    (s->time_ns < f->from_ns || (f->to_ns && s->time_ns >= f->to_ns)))
-			continue;
-		if (s->weight && view_filter_keep(f, s->session, s->thread, s->state))
-			refs[m++] = (struct sample_ref){ s->session, s->thread, s->callsite,
-							 s->time_ns, s->weight };
-	}
-	qsort(refs, m, sizeof(*refs), cmp_refs);
-	for (uint32_t i = 0; i < m; i++) {
-		const struct sample_ref *r = &refs[i];
+	for (size_t i = 0; i < m; i++) {
+		const struct view_sample *r = &refs[i];
 		const struct store_session *ses = store_session_get((struct store_profile *)c->p,
 								     r->session);
 		double step = 1e6 / (ses->rate_hz > 0 ? ses->rate_hz : 100);	/* µs */
@@ -174,7 +145,7 @@ static int put_samples(struct chrome *c, const struct view_filter *f)
 		double t = (double)r->time_ns / 1e3;
 
 		if (i && (r->session != refs[i - 1].session || r->thread != refs[i - 1].thread)) {
-			const struct sample_ref *q = &refs[i - 1];
+			const struct view_sample *q = &refs[i - 1];
 
 			close_spans(c, open, 0, depth, now, pid_of(c->p, q->session),
 				    store_thread_get(c->p, q->thread)->tid);

@@ -9,12 +9,6 @@
 
 #define SPEEDSCOPE_SCHEMA "https://www.speedscope.app/file-format-schema.json"
 
-struct item {
-	uint32_t session, thread, callsite;
-	int64_t time_ns;
-	uint64_t weight;
-};
-
 struct ss {
 	FILE *f;
 	const struct store_profile *p;
@@ -23,7 +17,7 @@ struct ss {
 	uint32_t nshared;
 	uint32_t *stack;	/* scratch for one stack, leaf first */
 	int nprofiles;
-	struct item *items;
+	struct view_sample *items;
 	size_t n, cap;
 	int failed;
 };
@@ -33,7 +27,7 @@ static void add_item(struct ss *s, uint32_t session, uint32_t thread, uint32_t c
 {
 	if (s->n == s->cap) {
 		size_t cap = s->cap ? s->cap * 2 : 256;
-		struct item *q = realloc(s->items, cap * sizeof(*q));
+		struct view_sample *q = realloc(s->items, cap * sizeof(*q));
 
 		if (!q) {
 			s->failed = 1;
@@ -42,47 +36,7 @@ static void add_item(struct ss *s, uint32_t session, uint32_t thread, uint32_t c
 		s->items = q;
 		s->cap = cap;
 	}
-	s->items[s->n++] = (struct item){ session, thread, callsite, t, w };
-}
-
-static void visit_item(void *ctx, uint32_t session, uint32_t thread, uint32_t callsite,
-		       uint32_t state, uint64_t weight)
-{
-	add_item(ctx, session, thread, callsite, 0, weight);
-}
-
-/* Samples in time order when the profile keeps times (it always has
- * buckets), else the stacks; a refresh window needs the stacks. */
-static void collect_samples(struct ss *s, const struct view_filter *f)
-{
-	uint32_t n = store_nsamples(s->p);
-
-	if ((f && f->base) || !n) {
-		view_visit(s->p, f, visit_item, s);
-		return;
-	}
-	for (uint32_t i = 0; i < n; i++) {
-		const struct store_sample *x = store_sample_get(s->p, i);
-
-		if (f && f->use_samples &&
-		    (x->time_ns < f->from_ns || (f->to_ns && x->time_ns >= f->to_ns)))
-			continue;
-		if (x->weight && view_filter_keep(f, x->session, x->thread, x->state))
-			add_item(s, x->session, x->thread, x->callsite, x->time_ns, x->weight);
-	}
-}
-
-static int cmp_items(const void *a, const void *b)
-{
-	const struct item *x = a, *y = b;
-
-	if (x->session != y->session)
-		return x->session < y->session ? -1 : 1;
-	if (x->thread != y->thread)
-		return x->thread < y->thread ? -1 : 1;
-	if (x->time_ns != y->time_ns)
-		return x->time_ns < y->time_ns ? -1 : 1;
-	return x->callsite < y->callsite ? -1 : x->callsite > y->callsite;
+	s->items[s->n++] = (struct view_sample){ session, thread, callsite, t, w };
 }
 
 static void put_shared_frame(struct ss *s, const char *name, const char *file, int32_t line)
@@ -349,10 +303,10 @@ int view_export_speedscope(FILE *f, const struct store_profile *p,
 	view_json_string(f, s1 && s1->command && *s1->command ? s1->command : "sonda profile");
 	fputs(",\n \"activeProfileIndex\": 0,\n \"shared\": {\"frames\": [", f);
 	if (w == VIEW_WEIGHT_SAMPLES) {
-		collect_samples(&s, filter);
-		if (s.failed)
+		s.items = view_samples_sorted(p, filter, &s.n);
+		if (!s.items)
 			goto out;
-		qsort(s.items, s.n, sizeof(*s.items), cmp_items);
+		s.cap = s.n;
 		index_stacks(&s);
 	} else {
 		/* Frames are written as the profiles need them: write them all first. */

@@ -50,6 +50,19 @@ typedef void view_visit_fn(void *ctx, uint32_t session, uint32_t thread, uint32_
 			   uint32_t state, uint64_t weight);
 void view_visit(const struct store_profile *p, const struct view_filter *f, view_visit_fn *fn,
 		void *ctx);
+/* One kept time-stamped sample, for exporters that lay samples out in time. */
+struct view_sample {
+	uint32_t session, thread, callsite;
+	int64_t time_ns;
+	uint64_t weight;
+};
+/* The samples f keeps, ordered by session, thread, time and call site (a
+ * time bucket's samples share a time; the call site keeps their order the
+ * same from run to run).  A refresh window (f->base) or a profile without
+ * time-stamped samples gives its stacks instead, at time 0.  Returns a
+ * malloc'd array of *n, or NULL when memory runs out. */
+struct view_sample *view_samples_sorted(const struct store_profile *p,
+					const struct view_filter *f, size_t *n);
 
 /* ---- aggregate.c: self/total per function, line or file ---- */
 
