@@ -1,6 +1,7 @@
 /* export-pprof.c - pprof's profile.proto, encoded by hand and gzip'd: CPU (samples) and heap (allocation sites) profiles. */
 #include "config.h"
 
+#include "viewer/hash.h"
 #include "viewer/viewer.h"
 
 #include <errno.h>
@@ -120,22 +121,6 @@ struct pprof {
 	int failed;
 };
 
-static uint64_t hash_str(const char *s)
-{
-	uint64_t h = 1469598103934665603ull;
-
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 1099511628211ull;
-	return h;
-}
-
-static uint64_t hash_u64(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	return x ^ (x >> 33);
-}
-
 static int map_grow(struct map *m, int strings)
 {
 	uint32_t n = m->nslots ? m->nslots * 2 : 1024;
@@ -154,7 +139,7 @@ static int map_grow(struct map *m, int strings)
 
 		if (strings ? !m->skeys[i] : !m->ukeys[i])
 			continue;
-		h = (uint32_t)(strings ? hash_str(m->skeys[i]) : hash_u64(m->ukeys[i])) & (n - 1);
+		h = (uint32_t)(strings ? view_hash_str(m->skeys[i]) : view_hash_u64(m->ukeys[i])) & (n - 1);
 		while (strings ? sk[h] != NULL : uk[h] != 0)
 			h = (h + 1) & (n - 1);
 		if (strings)
@@ -176,7 +161,7 @@ static int map_grow(struct map *m, int strings)
 /* The slot of a key: its value is there, or the slot is empty. */
 static uint32_t map_slot(struct map *m, const char *skey, uint64_t ukey)
 {
-	uint32_t h = (uint32_t)(skey ? hash_str(skey) : hash_u64(ukey)) & (m->nslots - 1);
+	uint32_t h = (uint32_t)(skey ? view_hash_str(skey) : view_hash_u64(ukey)) & (m->nslots - 1);
 
 	while (skey ? m->skeys[h] && strcmp(m->skeys[h], skey) : m->ukeys[h] && m->ukeys[h] != ukey)
 		h = (h + 1) & (m->nslots - 1);

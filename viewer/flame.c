@@ -1,6 +1,7 @@
 /* flame.c - a call tree merged by frame label: the shape behind folded stacks and flame graphs. */
 #include "config.h"
 
+#include "viewer/hash.h"
 #include "viewer/viewer.h"
 
 #include <stdlib.h>
@@ -33,23 +34,6 @@ struct collect {
 	int failed;
 };
 
-static uint32_t hash_str(const char *s)
-{
-	uint32_t h = 2166136261u;
-
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 16777619u;
-	return h;
-}
-
-static uint64_t mix64(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdull;
-	x ^= x >> 33;
-	return x;
-}
-
 static int label_rehash(struct view_flame *t, struct flame_index *x)
 {
 	uint32_t n = x->nlabel_slots ? x->nlabel_slots * 2 : 1024;
@@ -58,7 +42,7 @@ static int label_rehash(struct view_flame *t, struct flame_index *x)
 	if (!s)
 		return -1;
 	for (uint32_t i = 0; i < x->nlabels; i++) {
-		uint32_t h = hash_str(t->names[i]) & (n - 1);
+		uint32_t h = view_hash_str(t->names[i]) & (n - 1);
 
 		while (s[h])
 			h = (h + 1) & (n - 1);
@@ -77,7 +61,7 @@ static uint32_t label_intern(struct view_flame *t, struct flame_index *x, const 
 
 	if ((x->nlabels + 1) * 2 > x->nlabel_slots && label_rehash(t, x) < 0)
 		return UINT32_MAX;
-	h = hash_str(name) & (x->nlabel_slots - 1);
+	h = view_hash_str(name) & (x->nlabel_slots - 1);
 	while ((i = x->label_slots[h])) {
 		if (!strcmp(t->names[i - 1], name))
 			return i - 1;
@@ -133,7 +117,7 @@ static int node_rehash(struct flame_index *x)
 	for (uint32_t i = 0; i < x->nslots; i++) {
 		if (!x->keys[i])
 			continue;
-		uint32_t h = (uint32_t)mix64(x->keys[i]) & (n - 1);
+		uint32_t h = (uint32_t)view_hash_u64(x->keys[i]) & (n - 1);
 
 		while (k[h])
 			h = (h + 1) & (n - 1);
@@ -157,7 +141,7 @@ static uint32_t node_child(struct view_flame *t, struct flame_index *x, uint32_t
 
 	if ((x->used + 1) * 2 > x->nslots && node_rehash(x) < 0)
 		return UINT32_MAX;
-	h = (uint32_t)mix64(key) & (x->nslots - 1);
+	h = (uint32_t)view_hash_u64(key) & (x->nslots - 1);
 	while (x->keys[h]) {
 		if (x->keys[h] == key)
 			return x->vals[h];

@@ -1,7 +1,7 @@
 # viewer/: top (ncurses), reports, exporters, diff.
 noinst_LTLIBRARIES += viewer/libviewer.la
 viewer_libviewer_la_SOURCES = viewer/viewer.h viewer/aggregate.c viewer/format.c viewer/flame.c \
-	viewer/stats.c viewer/table.h viewer/table.c viewer/report.c viewer/diff.c viewer/export.c viewer/export-folded.c viewer/export-svg.c \
+	viewer/stats.c viewer/hash.h viewer/table.h viewer/table.c viewer/report.c viewer/diff.c viewer/export.c viewer/export-folded.c viewer/export-svg.c \
 	viewer/export-speedscope.c viewer/export-chrome.c viewer/export-pprof.c
 viewer_libviewer_la_CFLAGS = $(AM_CFLAGS) $(NCURSES_CFLAGS) $(ZLIB_CFLAGS)
 viewer_libviewer_la_LIBADD = $(NCURSES_LIBS) $(ZLIB_LIBS)

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "viewer/hash.h"
 #include "viewer/top-impl.h"
 
 #define EMPTY UINT32_MAX
@@ -36,15 +37,6 @@ static char *xstrdup(const char *s)
 
 /* ---- a small open-addressing hash of 64-bit keys to 32-bit values */
 
-static uint64_t mix(uint64_t x)
-{
-	x ^= x >> 33;
-	x *= 0xff51afd7ed558ccdULL;
-	x ^= x >> 33;
-	x *= 0xc4ceb9fe1a85ec53ULL;
-	return x ^ (x >> 33);
-}
-
 static void hash_clear(struct top_hash *h)
 {
 	free(h->k);
@@ -54,7 +46,7 @@ static void hash_clear(struct top_hash *h)
 
 static uint32_t *hash_slot(struct top_hash *h, uint64_t key)
 {
-	uint32_t i = (uint32_t)mix(key) & (h->cap - 1);
+	uint32_t i = (uint32_t)view_hash_u64(key) & (h->cap - 1);
 
 	while (h->v[i] != EMPTY && h->k[i] != key)
 		i = (i + 1) & (h->cap - 1);
@@ -134,7 +126,7 @@ static uint32_t key_of_frame(struct top_data *d, const struct store_profile *p, 
 	/* String ids are unique per profile, so ids stand for the text. */
 	k = ((uint64_t)f->function << 32) ^ ((uint64_t)f->file << 8) ^
 	    (d->lines ? (uint64_t)(uint32_t)f->line * 0x9e3779b97f4a7c15ULL : 0);
-	k = mix(k) ^ f->function;
+	k = view_hash_u64(k) ^ f->function;
 	return hash_find(&d->key_hash, k, key_make, &c);
 }
 
