@@ -22,11 +22,14 @@ static void print_text(const struct prof_dump *d, pid_t pid)
 		for (size_t k = 0; k < t->nframes; k++) {
 			const struct prof_dump_frame *f = &t->frames[k];
 
-			if (!f->file && f->module)	/* native, no debug info */
-				printf("    %s (%s)\n", f->function ? f->function : "?", f->module);
-			else
-				printf("    %s (%s:%d)\n", f->function ? f->function : "?",
-				       f->file ? f->file : "?", f->line);
+			const char *fn = f->function ? f->function : "?";
+
+			if (f->file)
+				printf("    %s (%s:%d)\n", fn, f->file, f->line);
+			else if (f->module)	/* native, no debug info */
+				printf("    %s (%s)\n", fn, f->module);
+			else			/* a marker: [unwind error: ...] */
+				printf("    %s\n", fn);
 		}
 	}
 }

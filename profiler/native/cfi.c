@@ -383,24 +383,24 @@ advance:
 	return r.bad ? -1 : 0;
 }
 
-/* The rule for target from the FDE at fde (in a section whose entries
- * start at sec, for .debug_frame's CIE offsets). */
-static int rule_from_fde(const struct prof_elf *o, const uint8_t *fde, const uint8_t *sec_end,
-			 uint64_t fde_vaddr, const uint8_t *sec, int eh, uint64_t target,
-			 struct prof_cfi_rule *out)
+/* The CIE and address range of the FDE at fde (in a section whose entries
+ * start at sec, for .debug_frame's CIE offsets); r is left at the FDE's
+ * augmentation data.  A CIE is refused. */
+static int read_fde(const uint8_t *fde, const uint8_t *sec_end, uint64_t fde_vaddr,
+		    const uint8_t *sec, int eh, struct rd *r, struct cie *c,
+		    uint64_t *pc_begin, uint64_t *pc_range)
 {
-	struct rd r = {fde, sec_end, fde_vaddr, 0}, cr;
 	const uint8_t *end, *cie_at;
-	uint64_t cie_ptr, pc_begin, pc_range;
-	struct cie c;
-	struct cfa_state init, s;
+	uint64_t cie_ptr;
+	struct rd cr;
 	int is64;
 
-	if (rd_length(&r, &end, &is64) < 0)
+	*r = (struct rd){fde, sec_end, fde_vaddr, 0};
+	if (rd_length(r, &end, &is64) < 0)
 		return -1;
-	r.end = end;
-	cie_at = r.p;
-	cie_ptr = rd_fixed(&r, is64 ? 8 : 4);
+	r->end = end;
+	cie_at = r->p;
+	cie_ptr = rd_fixed(r, is64 ? 8 : 4);
 	if (eh) {
 		if (cie_ptr == 0 || cie_ptr > (uint64_t)(cie_at - sec))
 			return -1;
@@ -411,11 +411,25 @@ static int rule_from_fde(const struct prof_elf *o, const uint8_t *fde, const uin
 		cie_at = sec + cie_ptr;
 	}
 	cr = (struct rd){cie_at, sec_end, fde_vaddr - (uint64_t)(fde - cie_at), 0};
-	if (parse_cie(cr, eh, &c) < 0)
+	if (parse_cie(cr, eh, c) < 0)
 		return -1;
-	pc_begin = rd_ptr(&r, c.fde_enc);
-	pc_range = rd_ptr(&r, c.fde_enc & 0x0f);
-	if (r.bad || target < pc_begin || target - pc_begin >= pc_range)
+	*pc_begin = rd_ptr(r, c->fde_enc);
+	*pc_range = rd_ptr(r, c->fde_enc & 0x0f);
+	return r->bad ? -1 : 0;
+}
+
+/* The rule for target from the FDE at fde. */
+static int rule_from_fde(const struct prof_elf *o, const uint8_t *fde, const uint8_t *sec_end,
+			 uint64_t fde_vaddr, const uint8_t *sec, int eh, uint64_t target,
+			 struct prof_cfi_rule *out)
+{
+	struct rd r;
+	uint64_t pc_begin, pc_range;
+	struct cie c;
+	struct cfa_state init, s;
+
+	if (read_fde(fde, sec_end, fde_vaddr, sec, eh, &r, &c, &pc_begin, &pc_range) < 0 ||
+	    target < pc_begin || target - pc_begin >= pc_range)
 		return -1;
 	if (c.has_z)
 		rd_skip(&r, rd_uleb(&r));
@@ -490,105 +504,122 @@ static int from_eh_frame(const struct prof_elf *o, uint64_t vaddr, struct prof_c
 			     out);
 }
 
-struct dframe_fde {
+struct fde_entry {
 	uint64_t start, len;
-	uint32_t off;
+	uint32_t off;		/* in its section */
+	uint32_t eh;		/* .eh_frame, else .debug_frame */
 };
 
 static int cmp_fde(const void *a, const void *b)
 {
-	const struct dframe_fde *x = a, *y = b;
+	const struct fde_entry *x = a, *y = b;
 
 	return x->start < y->start ? -1 : x->start > y->start;
 }
 
-static pthread_mutex_t dframe_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t fde_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* Indexes the object's own .debug_frame once: FDEs by start address. */
-static void index_debug_frame(struct prof_elf *o)
+struct fde_list {
+	struct fde_entry *v;
+	size_t n, cap;
+};
+
+/* Appends the FDEs of one section (CIEs and broken entries skipped). */
+static void index_section(struct fde_list *l, const uint8_t *sec, size_t size, uint64_t vaddr,
+			  int eh)
+{
+	for (size_t off = 0; off + 4 <= size;) {
+		struct rd r = {sec + off, sec + size, 0, 0}, fr;
+		const uint8_t *end;
+		uint64_t start, len;
+		struct cie c;
+		int is64;
+
+		if (rd_length(&r, &end, &is64) < 0 || off > UINT32_MAX)
+			break;
+		if (read_fde(sec + off, sec + size, vaddr + off, sec, eh, &fr, &c, &start,
+			     &len) == 0 && len) {
+			if (l->n == l->cap) {
+				size_t nc = l->cap ? 2 * l->cap : 64;
+				struct fde_entry *nv = realloc(l->v, nc * sizeof(*nv));
+
+				if (!nv)
+					return;
+				l->v = nv;
+				l->cap = nc;
+			}
+			l->v[l->n++] = (struct fde_entry){start, len, (uint32_t)off, (uint32_t)eh};
+		}
+		off = (size_t)(end - sec);
+	}
+}
+
+/* Finds .debug_frame, and .eh_frame when no header indexes it. */
+static void find_sections(struct prof_elf *o)
 {
 	Elf *elf = elf_memory((char *)o->data, o->size);
-	size_t shstrndx, cap = 0;
+	size_t shstrndx;
 	Elf_Scn *scn = NULL;
-	struct dframe_fde *v = NULL;
 
-	o->dframe_state = -1;
 	if (!elf)
 		return;
-	if (elf_getshdrstrndx(elf, &shstrndx) != 0)
-		goto out;
-	while ((scn = elf_nextscn(elf, scn))) {
-		GElf_Shdr sh;
-		const char *name;
+	if (elf_getshdrstrndx(elf, &shstrndx) == 0) {
+		while ((scn = elf_nextscn(elf, scn))) {
+			GElf_Shdr sh;
+			const char *name;
 
-		if (!gelf_getshdr(scn, &sh) || sh.sh_type == SHT_NOBITS)
-			continue;
-		name = elf_strptr(elf, shstrndx, sh.sh_name);
-		if (name && !strcmp(name, ".debug_frame") && sh.sh_offset < o->size &&
-		    sh.sh_size <= o->size - sh.sh_offset && !(sh.sh_flags & SHF_COMPRESSED)) {
-			o->dframe_sec = o->data + sh.sh_offset;
-			o->dframe_size = sh.sh_size;
-			break;
-		}
-	}
-	if (!o->dframe_sec)
-		goto out;
-	for (size_t off = 0; off + 4 <= o->dframe_size;) {
-		struct rd r = {o->dframe_sec + off, o->dframe_sec + o->dframe_size, 0, 0};
-		const uint8_t *end, *body;
-		int is64;
-		uint64_t id;
-
-		if (rd_length(&r, &end, &is64) < 0)
-			break;
-		body = r.p;
-		id = rd_fixed(&r, is64 ? 8 : 4);
-		if (id != (is64 ? ~0ull : 0xffffffffu)) {
-			struct dframe_fde f;
-
-			f.start = rd_fixed(&r, 8);
-			f.len = rd_fixed(&r, 8);
-			f.off = (uint32_t)off;
-			if (!r.bad && f.len) {
-				if (o->ndframe == cap) {
-					size_t nc = cap ? 2 * cap : 64;
-					struct dframe_fde *nv = realloc(v, nc * sizeof(*nv));
-
-					if (!nv)
-						break;
-					v = nv;
-					cap = nc;
-				}
-				v[o->ndframe++] = f;
+			if (!gelf_getshdr(scn, &sh) || sh.sh_type == SHT_NOBITS ||
+			    sh.sh_offset >= o->size || sh.sh_size > o->size - sh.sh_offset ||
+			    (sh.sh_flags & SHF_COMPRESSED) ||
+			    !(name = elf_strptr(elf, shstrndx, sh.sh_name)))
+				continue;
+			if (!strcmp(name, ".debug_frame")) {
+				o->dframe_sec = o->data + sh.sh_offset;
+				o->dframe_size = sh.sh_size;
+			} else if (!strcmp(name, ".eh_frame") && !o->eh_hdr_vaddr) {
+				o->eframe_sec = o->data + sh.sh_offset;
+				o->eframe_size = sh.sh_size;
+				o->eframe_vaddr = sh.sh_addr;
 			}
 		}
-		(void)body;
-		off = (size_t)(end - o->dframe_sec);
 	}
-	if (o->ndframe) {
-		qsort(v, o->ndframe, sizeof(*v), cmp_fde);
-		o->dframe = v;
-		o->dframe_state = 1;
-		v = NULL;
-	}
-out:
-	free(v);
 	elf_end(elf);
 }
 
-static int from_debug_frame(struct prof_elf *o, uint64_t vaddr, struct prof_cfi_rule *out)
+/* Indexes the FDEs no .eh_frame_hdr finds, once: by start address. */
+static void index_fdes(struct prof_elf *o)
 {
-	const struct dframe_fde *v;
+	struct fde_list l = {0};
+
+	o->fde_state = -1;
+	find_sections(o);
+	if (o->eframe_sec)
+		index_section(&l, o->eframe_sec, o->eframe_size, o->eframe_vaddr, 1);
+	if (o->dframe_sec)
+		index_section(&l, o->dframe_sec, o->dframe_size, 0, 0);
+	if (!l.n) {
+		free(l.v);
+		return;
+	}
+	qsort(l.v, l.n, sizeof(*l.v), cmp_fde);
+	o->fdes = l.v;
+	o->nfdes = l.n;
+	o->fde_state = 1;
+}
+
+static int from_index(struct prof_elf *o, uint64_t vaddr, struct prof_cfi_rule *out)
+{
+	const struct fde_entry *v, *e;
 	size_t lo = 0, hi;
 
-	pthread_mutex_lock(&dframe_lock);
-	if (o->dframe_state == 0)
-		index_debug_frame(o);
-	pthread_mutex_unlock(&dframe_lock);
-	if (o->dframe_state < 0)
+	pthread_mutex_lock(&fde_lock);
+	if (o->fde_state == 0)
+		index_fdes(o);
+	pthread_mutex_unlock(&fde_lock);
+	if (o->fde_state < 0)
 		return -1;
-	v = o->dframe;
-	hi = o->ndframe;
+	v = o->fdes;
+	hi = o->nfdes;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
@@ -599,7 +630,11 @@ static int from_debug_frame(struct prof_elf *o, uint64_t vaddr, struct prof_cfi_
 	}
 	if (lo == 0 || vaddr - v[lo - 1].start >= v[lo - 1].len)
 		return -1;
-	return rule_from_fde(o, o->dframe_sec + v[lo - 1].off, o->dframe_sec + o->dframe_size, 0,
+	e = &v[lo - 1];
+	if (e->eh)
+		return rule_from_fde(o, o->eframe_sec + e->off, o->eframe_sec + o->eframe_size,
+				     o->eframe_vaddr + e->off, o->eframe_sec, 1, vaddr, out);
+	return rule_from_fde(o, o->dframe_sec + e->off, o->dframe_sec + o->dframe_size, 0,
 			     o->dframe_sec, 0, vaddr, out);
 }
 
@@ -607,8 +642,8 @@ int prof_cfi_find(struct prof_elf *o, uint64_t vaddr, struct prof_cfi_rule *out)
 {
 	if (from_eh_frame(o, vaddr, out) == 0)
 		return 0;
-	if (from_debug_frame(o, vaddr, out) == 0) {
-		o->dframe_used++;
+	if (from_index(o, vaddr, out) == 0) {
+		o->fdes_used++;
 		return 0;
 	}
 	out->kind = PROF_CFI_SLOW;
@@ -617,8 +652,8 @@ int prof_cfi_find(struct prof_elf *o, uint64_t vaddr, struct prof_cfi_rule *out)
 
 void prof_cfi_free(struct prof_elf *o)
 {
-	free(o->dframe);
-	o->dframe = NULL;
-	o->ndframe = 0;
-	o->dframe_state = 0;
+	free(o->fdes);
+	o->fdes = NULL;
+	o->nfdes = 0;
+	o->fde_state = 0;
 }

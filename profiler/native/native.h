@@ -66,13 +66,15 @@ struct prof_elf {
 	int dw_fd;
 	struct prof_elf_addr **cache;	/* open addressing by vaddr */
 	size_t cache_cap, cache_n;
-	/* .debug_frame, indexed when .eh_frame has no entry for an address */
-	int dframe_state;	/* 0 untried, 1 indexed, -1 none */
-	const uint8_t *dframe_sec;
-	size_t dframe_size;
-	void *dframe;		/* sorted FDE starts (cfi.c) */
-	size_t ndframe;
-	uint64_t dframe_used;	/* rules found there */
+	/* FDEs no .eh_frame_hdr table finds: those of .debug_frame, and of
+	 * .eh_frame itself when there is no header (static binaries). */
+	int fde_state;		/* 0 untried, 1 indexed, -1 none */
+	const uint8_t *dframe_sec, *eframe_sec;
+	size_t dframe_size, eframe_size;
+	uint64_t eframe_vaddr;
+	void *fdes;		/* sorted FDE starts (cfi.c) */
+	size_t nfdes;
+	uint64_t fdes_used;	/* rules found there */
 	struct prof_elf *next;
 };
 

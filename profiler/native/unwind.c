@@ -32,6 +32,7 @@ struct prof_unwinder {
 	size_t stack_len;
 	uint64_t sp;
 	int past_copy;		/* a read just beyond the copy failed */
+	int guessed;		/* the last frame libunwind looked up had no entry */
 	/* Pages of the live stack beyond the copy, read on demand. */
 	struct {
 		uint64_t addr;
@@ -100,7 +101,9 @@ static int find_proc_info(unw_addr_space_t as, unw_word_t ip, unw_proc_info_t *p
 	uint32_t count;
 	uint64_t hdr_addr;
 	unw_dyn_info_t di;
+	int rc;
 
+	u->guessed = 1;		/* until an entry is found */
 	if (!m || !m->obj->eh_hdr_vaddr)
 		return -UNW_ENOINFO;
 	hdr_addr = m->obj->eh_hdr_vaddr + m->bias;
@@ -115,7 +118,9 @@ static int find_proc_info(unw_addr_space_t as, unw_word_t ip, unw_proc_info_t *p
 	di.u.rti.segbase = hdr_addr;
 	di.u.rti.table_data = hdr_addr + 12;
 	di.u.rti.table_len = (unw_word_t)count * 8 / sizeof(unw_word_t);
-	return UNW_OBJ(dwarf_search_unwind_table)(as, ip, &di, pi, need_unwind_info, arg);
+	rc = UNW_OBJ(dwarf_search_unwind_table)(as, ip, &di, pi, need_unwind_info, arg);
+	u->guessed = rc == -UNW_ENOINFO;
+	return rc;
 }
 
 static void put_unwind_info(unw_addr_space_t as, unw_proc_info_t *pi, void *arg)
@@ -439,9 +444,15 @@ size_t prof_unwind(struct prof_unwinder *u, const struct prof_regs *regs, const 
 			break;
 		}
 		ips[n++] = ip;
+		u->guessed = 0;
 		rc = unw_step(&c);
-		if (rc == 0)
+		if (rc == 0) {
+			/* Without an unwind entry libunwind guesses, and a guess
+			 * that finds nothing reads as the outermost frame. */
+			if (u->guessed)
+				*reason = "no unwind info";
 			break;
+		}
 		if (rc < 0) {
 			*reason = step_reason(u, rc);
 			break;

@@ -1,5 +1,5 @@
 #!/bin/sh
-# t5005-native-faults: zombies, code unloaded under the sampler, files mapped and unmapped, unwind tables only in .debug_frame.
+# t5005-native-faults: zombies, code unloaded under the sampler, files mapped and unmapped, unwind tables only in .debug_frame, static binaries.
 . "$(dirname "$0")/../lib.sh"
 
 NSAMPLE=$BUILDDIR/tests/native/nsample
@@ -83,6 +83,30 @@ if gcc -O2 -g -fomit-frame-pointer -fno-asynchronous-unwind-tables -pthread -o d
 	'
 else
 	test_skip 'cpu mode: a build with only .debug_frame' 'no gcc or perf events not permitted'
+fi
+
+# A static binary has .eh_frame but, as gcc links it, no .eh_frame_hdr to search.
+if gcc -O2 -g -fomit-frame-pointer -static -pthread -o static "$FIX/target.c" 2>/dev/null &&
+   "$NSAMPLE" -p $$ -d 0.01 >/dev/null 2>&1; then
+	test_expect_success 'cpu mode: the 12-deep chain of a static binary, whole in >= 99%' '
+		test_spawn ./static chain >static.out && P=$SPAWNED && track $P &&
+		test_wait_for "grep -q ready static.out" 5 &&
+		"$NSAMPLE" -r 1000 -p $P -d 1 | sed "s/;[^;]*_\[k\]//g" >out &&
+		n=$(grep -c "^S " out) && [ $n -ge 50 ] &&
+		k=$(grep -c "main;f1;f2;f3;f4;f5;f6;f7;f8;f9;f10;f11;f12\$" out) &&
+		say "$k of $n samples whole" && [ $((100 * k)) -ge $((99 * n)) ]
+	'
+	test_expect_success 'dump --native of a static binary: the whole chain; cut short, a marker' '
+		test_spawn ./static chain >static.out && P=$SPAWNED && track $P &&
+		test_wait_for "grep -q ready static.out" 5 &&
+		"$SONDA" dump --native -p $P >d &&
+		sed -n "s/^    \([^ ]*\) .*/\1/p" d | tr "\n" " " >names &&
+		test_grep "f12 f11 f10 f9 f8 f7 f6 f5 f4 f3 f2 f1 main " names &&
+		SONDA_UNWIND=libunwind "$SONDA" dump --native -p $P >d2 &&
+		test_grep "^    \[unwind error: [a-z ]*\]\$" d2
+	'
+else
+	test_skip 'a static binary' 'no static libc or perf events not permitted'
 fi
 
 test_done
