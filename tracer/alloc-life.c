@@ -18,7 +18,8 @@ HIDDEN void sonda__alloc_section(struct sonda_section *sec, uint64_t off)
 	sec->kind = SONDA_SECTION_ALLOC;
 	sec->entry_size = 1;
 	sec->offset = off;
-	sec->size = 4096 + (uint64_t)SONDA_ALLOC_SITE_BYTES + SONDA_ALLOC_SNAP_BYTES;
+	sec->size = 4096 + (uint64_t)SONDA_ALLOC_SITE_BYTES + SONDA_ALLOC_SNAP_BYTES +
+		    (uint64_t)SONDA_ALLOC_THREADS * SONDA_ALLOC_THREAD_BYTES;
 	sec->count = (uint32_t)sec->size;
 }
 
@@ -55,6 +56,9 @@ static int start(uint32_t nframes, uint64_t mean)
 	A.nframes = frames_clamp(nframes);
 	if (alloc_sites_init(&A.sites, h, (unsigned char *)h + 4096, SONDA_ALLOC_SITE_BYTES, A.nframes) < 0)
 		return -1;
+	alloc_sites_threads(&A.sites, (unsigned char *)h + h->snaps_off + h->snaps_size, SONDA_ALLOC_THREADS,
+			    (uint32_t)SONDA_ALLOC_THREAD_BYTES);
+	alloc_thread_key();
 	if (mean && alloc_pool_init(POOL_BYTES) < 0)
 		return -1;
 	alloc_live_reset();
@@ -155,6 +159,7 @@ HIDDEN void sonda__alloc_fork_child(void)
 	alloc_pool_reset_lock();
 	T.guard = fork_guard;
 	T.ready = 0;
+	alloc_count_forget();
 	if (!was)
 		return;
 	alloc_live_reset();
@@ -199,7 +204,7 @@ int sonda_alloc_traced(size_t *current, size_t *peak)
 			*peak = 0;
 		return -1;
 	}
-	live = (int64_t)__atomic_load_n(&h->live_bytes, __ATOMIC_RELAXED);
+	live = alloc_process_live(&A.sites);
 	if (current)
 		*current = live > 0 ? (size_t)live : 0;
 	if (peak)

@@ -251,6 +251,35 @@ static uint64_t unscale(uint64_t v, uint32_t shift)
 	return shift ? (v + (1ull << (shift - 1))) >> shift : v;
 }
 
+/* Adds every thread slot's deltas into its site's counters (sc: used
+ * site entries copied out): the slots are where each thread counts. */
+static void slots_add(const struct sonda_alloc_header *h, const unsigned char *sb, uint64_t sec_size,
+		      struct sonda_alloc_site *sc, uint32_t used)
+{
+	uint32_t nthreads = __atomic_load_n(&((const struct sonda_alloc_header *)sb)->threads_used, __ATOMIC_ACQUIRE);
+
+	if (!h->threads_off || h->threads_off > sec_size || nthreads > h->threads_max ||
+	    h->thread_size < ((uint64_t)h->sites_max + 2) * sizeof(struct sonda_alloc_delta) ||
+	    (uint64_t)h->threads_max * h->thread_size > sec_size - h->threads_off)
+		return;
+	for (uint32_t u = 0; u < nthreads; u++) {
+		const unsigned char *slot = sb + h->threads_off + (uint64_t)u * h->thread_size;
+		uint32_t hi = __atomic_load_n(&((const struct sonda_alloc_thread *)slot)->sites_hi, __ATOMIC_ACQUIRE);
+
+		if (hi > used)
+			hi = used;
+		for (uint32_t i = 0; i < hi; i++) {
+			struct sonda_alloc_delta d;
+
+			memcpy(&d, slot + (2 + (uint64_t)i) * sizeof(d), sizeof(d));
+			sc[i].allocs += d.allocs;
+			sc[i].frees += d.frees;
+			sc[i].bytes += d.bytes;
+			sc[i].live_bytes += d.live_bytes;
+		}
+	}
+}
+
 /* The store call site of every raw site below used. */
 static int sites_map(const struct sonda_alloc_header *h, const unsigned char *sites, uint32_t used,
 		     struct framer *f, uint32_t *cs)
@@ -328,6 +357,7 @@ int sonda_alloc_load(const unsigned char *base, uint64_t file_size, struct store
 	const unsigned char *sb;
 	struct framer f;
 	struct aggs a;
+	struct sonda_alloc_site *sc;
 	uint32_t used, *cs;
 
 	if (file_size < sizeof(*rh) || !(sec = section_of(rh, SONDA_SECTION_ALLOC, file_size)) ||
@@ -371,18 +401,23 @@ int sonda_alloc_load(const unsigned char *base, uint64_t file_size, struct store
 			f.dwfd[i] = -1;
 	}
 	cs = calloc(used + 1, sizeof(*cs));
-	if (!cs) {
+	sc = calloc(used + 1, sizeof(*sc));
+	if (!cs || !sc) {
+		free(cs);
+		free(sc);
 		free(f.tabs);
 		free(f.dw);
 		free(f.dwfd);
 		return -1;
 	}
 	sites_map(&h, sb + h.sites_off, used, &f, cs);
+	for (uint32_t i = 0; i < used; i++)
+		memcpy(&sc[i], sb + h.sites_off + (uint64_t)i * h.site_size, sizeof(sc[i]));
+	slots_add(&h, sb, sec->size, sc, used);
 	for (uint32_t i = 0; i < used; i++) {
-		struct sonda_alloc_site s;
+		const struct sonda_alloc_site s = sc[i];
 		struct agg *g;
 
-		memcpy(&s, sb + h.sites_off + (uint64_t)i * h.site_size, sizeof(s));
 		if (!s.allocs || !(g = agg_get(&a, cs[i])))
 			continue;
 		g->allocs += s.allocs;
@@ -434,6 +469,7 @@ int sonda_alloc_load(const unsigned char *base, uint64_t file_size, struct store
 	free(f.dwfd);
 	free(f.cache);
 	free(cs);
+	free(sc);
 	aggs_free(&a);
 	return 0;
 }

@@ -24,17 +24,17 @@ static uint32_t sites_copy(struct sonda_alloc_snap_site *ss, uint32_t used)
 	uint32_t n = 0;
 
 	for (uint32_t i = 0; i < used; i++) {
-		const struct sonda_alloc_site *s = alloc_site(&A.sites, i);
-		uint64_t allocs = __atomic_load_n(&s->allocs, __ATOMIC_RELAXED);
+		struct sonda_alloc_delta s;
 
-		if (!allocs)
+		alloc_site_total(&A.sites, i, &s);
+		if (!s.allocs)
 			continue;
 		ss[n].site = i;
 		ss[n].reserved = 0;
-		ss[n].allocs = allocs;
-		ss[n].bytes = __atomic_load_n(&s->bytes, __ATOMIC_RELAXED);
-		ss[n].live_count = allocs - __atomic_load_n(&s->frees, __ATOMIC_RELAXED);
-		ss[n].live_bytes = __atomic_load_n(&s->live_bytes, __ATOMIC_RELAXED);
+		ss[n].allocs = s.allocs;
+		ss[n].bytes = s.bytes;
+		ss[n].live_count = s.allocs - s.frees;
+		ss[n].live_bytes = s.live_bytes;
 		n++;
 	}
 	return n;
@@ -62,7 +62,7 @@ HIDDEN int alloc_snap_take(const char *label)
 	memset(r, 0, sizeof(*r));
 	strncpy(r->label, label && *label ? label : "?", sizeof(r->label) - 1);
 	r->time_ns = mono_now() - A.mono0;
-	r->live_bytes = __atomic_load_n(&h->live_bytes, __ATOMIC_RELAXED);
+	r->live_bytes = (uint64_t)alloc_process_live(&A.sites);
 	r->peak_bytes = __atomic_load_n(&h->peak_bytes, __ATOMIC_RELAXED);
 	n = sites_copy((struct sonda_alloc_snap_site *)(r + 1), used);
 	r->nsites = n;

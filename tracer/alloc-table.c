@@ -131,40 +131,6 @@ uint32_t alloc_site_find(struct alloc_sites *t, uint64_t hash, const uint64_t *f
 	return site;
 }
 
-static void peak_raise(uint64_t *peak, uint64_t live)
-{
-	uint64_t old = __atomic_load_n(peak, __ATOMIC_RELAXED);
-
-	while (live > old && !__atomic_compare_exchange_n(peak, &old, live, 1, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
-		;
-}
-
-void alloc_site_add(struct alloc_sites *t, uint32_t site, uint64_t count, uint64_t bytes)
-{
-	struct sonda_alloc_site *s = alloc_site(t, site);
-	struct sonda_alloc_header *h = t->hdr;
-	int64_t live;
-
-	__atomic_fetch_add(&s->allocs, count, __ATOMIC_RELAXED);
-	__atomic_fetch_add(&s->bytes, bytes, __ATOMIC_RELAXED);
-	live = __atomic_add_fetch(&s->live_bytes, (int64_t)bytes, __ATOMIC_RELAXED);
-	if (live > 0)
-		peak_raise(&s->peak_bytes, (uint64_t)live);
-	live = (int64_t)__atomic_add_fetch(&h->live_bytes, bytes, __ATOMIC_RELAXED);
-	if (live > 0)
-		peak_raise(&h->peak_bytes, (uint64_t)live);
-}
-
-void alloc_site_sub(struct alloc_sites *t, uint32_t site, uint64_t count, uint64_t bytes)
-{
-	struct sonda_alloc_site *s = alloc_site(t, site);
-	struct sonda_alloc_header *h = t->hdr;
-
-	__atomic_fetch_add(&s->frees, count, __ATOMIC_RELAXED);
-	__atomic_fetch_sub(&s->live_bytes, (int64_t)bytes, __ATOMIC_RELAXED);
-	__atomic_fetch_sub(&h->live_bytes, bytes, __ATOMIC_RELAXED);
-}
-
 /* ---- live pointers ---- */
 
 static inline uint64_t ptr_hash(uint64_t p)
@@ -174,9 +140,21 @@ static inline uint64_t ptr_hash(uint64_t p)
 	return h ^ (h >> 29);
 }
 
-static inline struct alloc_live_shard *shard_of(struct alloc_live *m, uint64_t h)
+/* A shard is picked by the 64 MiB of address space the block lies in
+ * (glibc gives each thread's arena its own 64 MiB heaps) and then by the
+ * pointer's hash: a thread's blocks mostly share shards with no other
+ * thread's, so their locks and slots stay in that thread's cache instead
+ * of moving between CPUs at every event.  The slot in the shard comes
+ * from the hash's low bits, the sub-shard from its high bits. */
+#define LIVE_SUB_BITS 3
+#define LIVE_GROUP_SHIFT 26
+
+static inline struct alloc_live_shard *shard_of(struct alloc_live *m, uint64_t ptr, uint64_t h)
 {
-	return &m->shard[h >> (64 - __builtin_ctz(ALLOC_LIVE_SHARDS))];
+	uint64_t g = ((ptr >> LIVE_GROUP_SHIFT) * 0x9e3779b97f4a7c15ull) >>
+		     (64 - (__builtin_ctz(ALLOC_LIVE_SHARDS) - LIVE_SUB_BITS));
+
+	return &m->shard[g << LIVE_SUB_BITS | h >> (64 - LIVE_SUB_BITS)];
 }
 
 void alloc_live_init(struct alloc_live *m, uint32_t slots_max)
@@ -237,7 +215,7 @@ int alloc_live_put(struct alloc_live *m, uint64_t ptr, uint32_t site, uint64_t s
 		   struct alloc_live_entry *old)
 {
 	uint64_t h = ptr_hash(ptr), val;
-	struct alloc_live_shard *s = shard_of(m, h);
+	struct alloc_live_shard *s = shard_of(m, ptr, h);
 	uint32_t i, mask;
 	int rc = 0;
 
@@ -269,7 +247,7 @@ out:
 int alloc_live_take(struct alloc_live *m, uint64_t ptr, struct alloc_live_entry *out)
 {
 	uint64_t h = ptr_hash(ptr);
-	struct alloc_live_shard *s = shard_of(m, h);
+	struct alloc_live_shard *s = shard_of(m, ptr, h);
 	uint32_t i, j, k, mask;
 
 	alloc_spin_lock(&s->lock);

@@ -1,6 +1,7 @@
 /* alloc-track.c - allocation accounting: a tracked block charged to its call site and kept in the live map until freed. */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdint.h>
 
 #include "tracer/internal.h"
@@ -14,11 +15,35 @@ static struct alloc_live live;
 #define T alloc_t
 #define A alloc_g
 
+/* Gives the exiting thread's slot back (a pthread key's destructor: the
+ * thread's own last act, or close to it). */
+static void thread_gone(void *arg)
+{
+	int g = T.guard;
+
+	(void)arg;
+	T.guard = 1;
+	alloc_count_release(&A.sites);
+	T.guard = g;
+}
+
+static pthread_key_t gone_key;
+static int gone_key_ok;
+
+HIDDEN void alloc_thread_key(void)
+{
+	if (!gone_key_ok)
+		gone_key_ok = pthread_key_create(&gone_key, thread_gone) == 0;
+}
+
 static void thread_ready(void)
 {
 	T.ready = 1;
 	alloc_sample_thread();
 	alloc_stack_thread();
+	/* the slot is given back only by the key's destructor */
+	if (gone_key_ok && alloc_count_claim(&A.sites) == 0 && pthread_setspecific(gone_key, &gone_key) != 0)
+		alloc_count_release(&A.sites);
 }
 
 HIDDEN void alloc_charge_free(const struct alloc_live_entry *e)

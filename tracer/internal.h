@@ -319,6 +319,7 @@ enum { ALLOC_UNWIND_FP = 1, ALLOC_UNWIND_LIBUNWIND = 2 };
 struct alloc_sites {
 	struct sonda_alloc_header *hdr;
 	unsigned char *entries;	/* hdr->sites_max entries of hdr->site_size */
+	unsigned char *threads;	/* hdr->threads_max slots; NULL: none */
 	uint32_t *index;	/* site index, 0 = empty (site 0 is never indexed) */
 	uint32_t mask;		/* index slots - 1 */
 	int lock;		/* held while a site is appended */
@@ -362,6 +363,8 @@ void alloc_charge_free(const struct alloc_live_entry *e) HIDDEN;
 void alloc_retrack(void *p, const struct alloc_live_entry *e) HIDDEN;
 void alloc_count_failed(void) HIDDEN;
 void alloc_live_reset(void) HIDDEN;
+/* The key whose destructor gives an exiting thread's slot back (once). */
+void alloc_thread_key(void) HIDDEN;
 void alloc_live_lock(void) HIDDEN;
 void alloc_live_unlock(void) HIDDEN;
 
@@ -413,9 +416,30 @@ uint64_t alloc_stack_hash(const uint64_t *frames, uint32_t n);
 /* The site of a stack, added when new; 0 (the overflow site) when the
  * table is full (counted in hdr->sites_dropped).  Lock-free when found. */
 uint32_t alloc_site_find(struct alloc_sites *t, uint64_t hash, const uint64_t *frames, uint32_t n);
+
+/* ---- alloc-count.c: the counters of the sites and of the process ----
+ *
+ * Each thread counts in a slot of its own (see alloc.h); the peaks stay
+ * exact.  Same rules as the tables: no malloc, bounded waits. */
+
+/* The slot area (threads_max slots of thread_size bytes, zeroed) after
+ * alloc_sites_init. */
+void alloc_sites_threads(struct alloc_sites *t, unsigned char *area, uint32_t max, uint32_t size);
 /* Charge an allocation or a free of `bytes` (count in count units). */
 void alloc_site_add(struct alloc_sites *t, uint32_t site, uint64_t count, uint64_t bytes);
 void alloc_site_sub(struct alloc_sites *t, uint32_t site, uint64_t count, uint64_t bytes);
+/* The calling thread takes a slot (0), or keeps counting in the shared
+ * entries (-1: none free). */
+int alloc_count_claim(struct alloc_sites *t);
+/* The calling thread exits: its slot added into the shared entries and
+ * given back. */
+void alloc_count_release(struct alloc_sites *t);
+/* A forked child: the calling thread's slot was its parent's. */
+void alloc_count_forget(void);
+/* A site's counters (allocs, frees, bytes, live_bytes), the slots' included. */
+void alloc_site_total(const struct alloc_sites *t, uint32_t site, struct sonda_alloc_delta *out);
+/* The process-wide live bytes, the slots' included. */
+int64_t alloc_process_live(const struct alloc_sites *t);
 
 /* Live pointers: pointer -> (site, size), sharded by pointer hash, open
  * addressing at a load of 3/8 to 3/4: 21 to 43 bytes per live pointer. */

@@ -33,11 +33,11 @@ tests_unit_test_tracer_region_LDADD = tracer/libregion.la $(unit_ldadd) $(ELF_LI
 noinst_LTLIBRARIES += tracer/liballoc.la
 tracer_liballoc_la_SOURCES = tracer/alloc-hooks.c tracer/alloc-track.c tracer/alloc-stack.c \
 	tracer/alloc-sample.c tracer/alloc-snap.c tracer/alloc-life.c tracer/alloc-table.c \
-	tracer/alloc-pool.c \
+	tracer/alloc-pool.c tracer/alloc-count.c \
 	tracer/alloc.h tracer/internal.h
 tracer_liballoc_la_CFLAGS = $(AM_CFLAGS) $(UNWIND_CFLAGS) -O2 -fno-omit-frame-pointer -fno-instrument-functions
 EXTRA_DIST += $(wildcard $(srcdir)/tests/fixtures/alloc/*.c) $(wildcard $(srcdir)/tests/fixtures/alloc/*.cc)
 check_PROGRAMS += tests/unit/test-alloc-table
-tests_unit_test_alloc_table_SOURCES = tests/unit/test-alloc-table.c tracer/alloc-table.c
+tests_unit_test_alloc_table_SOURCES = tests/unit/test-alloc-table.c tracer/alloc-table.c tracer/alloc-count.c
 tests_unit_test_alloc_table_CFLAGS = $(unit_cflags)
 tests_unit_test_alloc_table_LDADD =
