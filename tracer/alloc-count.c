@@ -23,9 +23,12 @@
  *   - finds B + sum(a of the others) + c <= P: L cannot pass P; it takes
  *     part of the spare as its new allowance; or
  *   - takes back the others' unused allowances (a[u] := c[u]), which makes
- *     B + sum(a) the value of L itself, raises P to it when L is higher,
- *     and shares what is left below P out again.
- * A thread without a slot adds to B under the lock and does the same.
+ *     B + sum(a) the value of L itself, and raises P to it when L is
+ *     higher; then it takes part of what is left below P.
+ * The part is all of the spare for a thread alone, else half: the rest
+ * waits under the lock for the next thread whose allowance runs out.
+ * A thread without a slot adds to B under the lock and does the same,
+ * taking nothing.
  *
  * Taking an allowance back races with its owner raising c.  Both sides
  * write, then a full fence, then read the other's word (Dekker): the
