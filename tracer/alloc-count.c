@@ -63,6 +63,9 @@ _Static_assert(sizeof(struct sonda_alloc_thread) == sizeof(struct sonda_alloc_de
 static __thread struct sonda_alloc_thread *mine TLS_IE;	/* NULL: the shared entries */
 static __thread uint32_t mine_index TLS_IE;
 static __thread uint32_t mine_hi TLS_IE;	/* mirror of mine->sites_hi */
+static __thread uintptr_t mine_ready TLS_IE;	/* the slot has memory below this */
+
+#define GROW_AHEAD (64 * 1024)	/* slot memory reserved at a time: 1024 sites */
 
 #define LOAD(p) __atomic_load_n((p), __ATOMIC_RELAXED)
 #define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
@@ -196,13 +199,35 @@ static void shared_add(const struct alloc_sites *t, uint32_t k, uint64_t bytes)
 
 /* ---- the hot path ---- */
 
+/* The thread's first event at a site at or past its slot's mark: the
+ * slot's pages up to that site's delta get their memory first.  0, or -1
+ * when there is no room (the event goes to the shared entries). */
+static __attribute__((noinline)) int slot_grow(const struct alloc_sites *t, struct sonda_alloc_thread *me,
+					       uint32_t site)
+{
+	uintptr_t end = (uintptr_t)(delta_of(me, site) + 1), lo, hi;
+
+	if (end > mine_ready) {
+		lo = mine_ready > (uintptr_t)me ? mine_ready : (uintptr_t)me;
+		hi = (end + GROW_AHEAD - 1) & ~(uintptr_t)(GROW_AHEAD - 1);
+		if (hi > (uintptr_t)me + t->hdr->thread_size)
+			hi = (uintptr_t)me + t->hdr->thread_size;
+		if (t->reserve && t->reserve((const void *)lo, hi - lo) < 0)
+			return -1;
+		mine_ready = hi;
+	}
+	mine_hi = site + 1;
+	__atomic_store_n(&me->sites_hi, mine_hi, __ATOMIC_RELEASE);
+	return 0;
+}
+
 void alloc_site_add(struct alloc_sites *t, uint32_t site, uint64_t count, uint64_t bytes)
 {
 	struct sonda_alloc_thread *me = mine;
 	struct sonda_alloc_delta *d, *p;
 	int64_t ls, lp;
 
-	if (unlikely(!me)) {
+	if (unlikely(!me) || (unlikely(site >= mine_hi) && slot_grow(t, me, site) < 0)) {
 		struct sonda_alloc_site *s = alloc_site(t, site);
 
 		__atomic_fetch_add(&s->allocs, count, __ATOMIC_RELAXED);
@@ -210,10 +235,6 @@ void alloc_site_add(struct alloc_sites *t, uint32_t site, uint64_t count, uint64
 		shared_add(t, site, bytes);
 		shared_add(t, PROCESS, bytes);
 		return;
-	}
-	if (unlikely(site >= mine_hi)) {
-		mine_hi = site + 1;
-		__atomic_store_n(&me->sites_hi, mine_hi, __ATOMIC_RELEASE);
 	}
 	d = delta_of(me, site);
 	p = delta_of(me, PROCESS);
@@ -235,17 +256,13 @@ void alloc_site_sub(struct alloc_sites *t, uint32_t site, uint64_t count, uint64
 	struct sonda_alloc_thread *me = mine;
 	struct sonda_alloc_delta *d, *p;
 
-	if (unlikely(!me)) {
+	if (unlikely(!me) || (unlikely(site >= mine_hi) && slot_grow(t, me, site) < 0)) {
 		struct sonda_alloc_site *s = alloc_site(t, site);
 
 		__atomic_fetch_add(&s->frees, count, __ATOMIC_RELAXED);
 		__atomic_fetch_sub(&s->live_bytes, (int64_t)bytes, __ATOMIC_RELAXED);
 		__atomic_fetch_sub(&t->hdr->live_bytes, bytes, __ATOMIC_RELAXED);
 		return;
-	}
-	if (unlikely(site >= mine_hi)) {
-		mine_hi = site + 1;
-		__atomic_store_n(&me->sites_hi, mine_hi, __ATOMIC_RELEASE);
 	}
 	d = delta_of(me, site);
 	p = delta_of(me, PROCESS);
@@ -278,6 +295,12 @@ int alloc_count_claim(struct alloc_sites *t)
 	while (used < i + 1 && !__atomic_compare_exchange_n(&h->threads_used, &used, i + 1, 1, __ATOMIC_RELEASE,
 							   __ATOMIC_RELAXED))
 		;
+	/* the head and the process delta: the slot's first page */
+	mine_ready = (uintptr_t)slot_at(t, i) + 4096;
+	if (t->reserve && t->reserve(slot_at(t, i), 4096) < 0) {
+		__atomic_fetch_and(&h->threads_mask, ~(1ull << i), __ATOMIC_RELEASE);
+		return -1;
+	}
 	mine = slot_at(t, i);
 	mine_index = i;
 	mine_hi = mine->sites_hi;	/* 0: a slot given back is cleared */
@@ -323,12 +346,14 @@ void alloc_count_release(struct alloc_sites *t)
 	__atomic_store_n(&me->sites_hi, 0, __ATOMIC_RELEASE);
 	mine = NULL;
 	mine_hi = 0;
+	mine_ready = 0;
 	__atomic_fetch_and(&t->hdr->threads_mask, ~(1ull << mine_index), __ATOMIC_RELEASE);
 }
 
 void alloc_count_forget(void)
 {
 	mine = NULL;
+	mine_ready = 0;
 	mine_hi = 0;
 }
 

@@ -1,6 +1,8 @@
 /* alloc-life.c - allocation tracking's life cycle: the region section, start, flush and fork, and the public sonda_alloc_* API. */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +44,17 @@ static uint32_t frames_clamp(uint32_t nframes)
 	return nframes > SONDA_ALLOC_FRAMES_MAX ? SONDA_ALLOC_FRAMES_MAX : nframes;
 }
 
+static unsigned char *region_base;	/* the mapping the section is in */
+
+/* Region pages get their memory before the hot path writes them (a hole
+ * of a full tmpfs would be SIGBUS there). */
+static int region_reserve(const void *p, uint64_t len)
+{
+	if (lib.fd < 0 || !region_base)
+		return 0;
+	return posix_fallocate(lib.fd, (off_t)((const unsigned char *)p - region_base), (off_t)len) == ENOSPC ? -1 : 0;
+}
+
 /* Starts tracking with nframes frames (0: default), sampling when mean
  * is not 0; 0 or -1. */
 static int start(uint32_t nframes, uint64_t mean)
@@ -58,6 +71,7 @@ static int start(uint32_t nframes, uint64_t mean)
 		return -1;
 	alloc_sites_threads(&A.sites, (unsigned char *)h + h->snaps_off + h->snaps_size, SONDA_ALLOC_THREADS,
 			    (uint32_t)SONDA_ALLOC_THREAD_BYTES);
+	A.sites.reserve = region_reserve;
 	alloc_thread_key();
 	if (mean && alloc_pool_init(POOL_BYTES) < 0)
 		return -1;
@@ -89,6 +103,7 @@ HIDDEN void sonda__alloc_attach(unsigned char *base, struct sonda_section *sec, 
 	h->snaps_off = 4096 + (uint64_t)SONDA_ALLOC_SITE_BYTES;
 	h->snaps_size = SONDA_ALLOC_SNAP_BYTES;
 	A.hdr = h;
+	region_base = base;
 	A.snaps = (unsigned char *)h + h->snaps_off;
 	A.mono0 = mono0;
 	A.attached = 1;

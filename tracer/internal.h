@@ -320,6 +320,10 @@ struct alloc_sites {
 	struct sonda_alloc_header *hdr;
 	unsigned char *entries;	/* hdr->sites_max entries of hdr->site_size */
 	unsigned char *threads;	/* hdr->threads_max slots; NULL: none */
+	/* Gives [p, p + len) of the region its memory (a write to a hole of
+	 * a full tmpfs is SIGBUS); -1 when there is no room.  NULL: nothing
+	 * to give. */
+	int (*reserve)(const void *p, uint64_t len);
 	uint32_t *index;	/* site index, 0 = empty (site 0 is never indexed) */
 	uint32_t mask;		/* index slots - 1 */
 	int lock;		/* held while a site is appended */
