@@ -65,7 +65,7 @@ struct sonda_alloc_header {
 	uint32_t sites_max;
 	uint32_t sites_used;	/* entries published, entry 0 included */
 	uint32_t count_shift;	/* counts are in units of 1/2^count_shift */
-	uint32_t unwinder;	/* 1 frame pointers, 2 libunwind */
+	uint32_t unwinder;	/* 1 frame pointers, 2 libunwind, 3 both (checked) */
 	uint64_t sample_mean;	/* bytes; 0 = every allocation tracked */
 	uint64_t sites_off, snaps_off, snaps_size;	/* from the section start */
 	uint64_t snaps_used;	/* bytes of complete snapshot records */

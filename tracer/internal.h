@@ -314,7 +314,8 @@ NOASAN static inline int alloc_pool_owns(const void *p)
 	return (uintptr_t)p - alloc_hot.pool_lo < alloc_hot.pool_len;
 }
 
-enum { ALLOC_UNWIND_FP = 1, ALLOC_UNWIND_LIBUNWIND = 2 };
+/* CHECKED: frame pointers where libunwind was seen to agree, else libunwind */
+enum { ALLOC_UNWIND_FP = 1, ALLOC_UNWIND_LIBUNWIND = 2, ALLOC_UNWIND_CHECKED = 3 };
 
 struct alloc_sites {
 	struct sonda_alloc_header *hdr;
