@@ -62,12 +62,14 @@ for i in 1 2 3; do
 	best alone ./churn "$ROUNDS"
 	best full "$sonda" run --alloc -o "$out/a.db" -- ./churn "$ROUNDS"
 	best fp env SONDA_ALLOC_UNWIND=fp "$sonda" run --alloc -o "$out/a.db" -- ./churn "$ROUNDS"
+	best lu env SONDA_ALLOC_UNWIND=libunwind "$sonda" run --alloc -o "$out/a.db" -- ./churn "$ROUNDS"
 	have heaptrack && best ht heaptrack -o "$out/heaptrack.churn" ./churn "$ROUNDS"
 	have valgrind && best ms valgrind --tool=massif --massif-out-file="$out/massif.out" ./churn "$ROUNDS"
 done
 printf "%-44s %7.2f s\n" "alone" "$best_alone"
-line "sonda run --alloc (libunwind, 16 frames)" "$best_full" "$best_alone" "$events"
-line "sonda run --alloc, frame pointers" "$best_fp" "$best_alone" "$events"
+line "sonda run --alloc (default, 16 frames)" "$best_full" "$best_alone" "$events"
+line "sonda run --alloc, libunwind alone" "$best_lu" "$best_alone" "$events"
+line "sonda run --alloc, frame pointers alone" "$best_fp" "$best_alone" "$events"
 line "heaptrack" "${best_ht:-}" "$best_alone" "$events"
 line "valgrind --tool=massif" "${best_ms:-}" "$best_alone" "$events"
 sonda_ev=$(per_event "$best_full" "$best_alone" "$events")
