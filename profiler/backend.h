@@ -38,6 +38,11 @@ struct prof_stack {
 	 * same key, the same frames): the loop maps it to its call site once
 	 * and then skips the frames, so a repeated stack costs one lookup. */
 	uint64_t key;
+	/* Optional, with a key: frames may be NULL (nframes 0) and are then
+	 * asked of resolve only when the loop does not know the key yet, so
+	 * an engine need not name the frames of a stack it sent before. */
+	const struct prof_frame *(*resolve)(void *arg, size_t *nframes);
+	void *resolve_arg;
 };
 
 typedef void (*prof_emit_fn)(void *ctx, const struct prof_stack *stack);

@@ -135,28 +135,35 @@ void prof_emit_stack(void *ctx, const struct prof_stack *st)
 	struct prof_emit_ctx *c = ctx;
 	struct store_sample s;
 	uint32_t state = st->state;
+	const struct prof_frame *frames = st->frames;
+	size_t nframes = st->nframes;
 
 	if ((state & STORE_STATE_IDLE) && !c->o->idle)
 		return;
 	if (c->o->gil && !(state & STORE_STATE_GIL))
 		return;
-	if (!st->nframes)
+	if (!nframes && !(st->resolve && st->key))
 		return;
 	s.callsite = st->key ? prof_keymap_get(&c->t->stacks, st->key) : 0;
 	if (s.callsite)
 		goto have_callsite;
-	if (st->nframes > c->nids) {
-		uint32_t *ids = realloc(c->ids, st->nframes * sizeof(*ids));
+	if (!nframes) {
+		frames = st->resolve(st->resolve_arg, &nframes);
+		if (!nframes)
+			return;
+	}
+	if (nframes > c->nids) {
+		uint32_t *ids = realloc(c->ids, nframes * sizeof(*ids));
 
 		if (!ids)
 			return;
 		c->ids = ids;
-		c->nids = st->nframes;
+		c->nids = nframes;
 	}
 	/* Engines give the leaf first; call sites want the root first. */
-	for (size_t i = 0; i < st->nframes; i++)
-		c->ids[st->nframes - 1 - i] = frame_id(c, &st->frames[i]);
-	s.callsite = store_callsite_from_stack(c->p, c->ids, st->nframes);
+	for (size_t i = 0; i < nframes; i++)
+		c->ids[nframes - 1 - i] = frame_id(c, &frames[i]);
+	s.callsite = store_callsite_from_stack(c->p, c->ids, nframes);
 	if (st->key && s.callsite) {
 		/* Keys change with the target's mappings: a program that keeps
 		 * loading code must not grow the map without end. */

@@ -218,8 +218,9 @@ struct prof_elf *prof_elf_get(int fd, const char *path, uint8_t *image, size_t i
 	pthread_mutex_unlock(&cache_lock);
 	/* Loading symbols may take a while; do it outside the lock and
 	 * accept that two engines could load the same object at once. */
+	/* Symbols are loaded at the first address named in the object: a
+	 * process maps many that no sample ever stops in. */
 	prof_elf_find_debug(o, elf);
-	prof_elf_load_symbols(o, elf);
 	elf_end(elf);
 	pthread_mutex_lock(&cache_lock);
 	o->id = next_id++;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "profiler/native/native.h"
+#include "profiler/sampler-int.h"
 
 /* Only 64-bit x86 processes: their registers and unwind tables are the
  * only ones this unwinder knows. */
@@ -85,28 +86,50 @@ static uint64_t stack_key(const struct prof_nat *n, const uint64_t *kips, size_t
 	return h ? h : 1;
 }
 
+struct pending {
+	struct prof_nat *n;
+	const uint64_t *kips;
+	size_t nk, nips;
+	const char *reason;
+};
+
+static const struct prof_frame *resolve_pending(void *arg, size_t *nframes)
+{
+	struct pending *q = arg;
+	const struct prof_frame *frames;
+
+	*nframes = prof_symbolize(q->n->sym, q->kips, q->nk, q->n->ips, q->nips, q->reason, &frames);
+	return frames;
+}
+
 void prof_nat_emit(struct prof_nat *n, pid_t tid, uint32_t state, const struct prof_regs *regs,
 		   const uint8_t *stack, size_t len, const uint64_t *kips, size_t nk,
 		   prof_emit_fn emit, void *ctx)
 {
 	const char *reason;
-	const struct prof_frame *frames;
-	size_t nips, nf;
+	size_t nips;
 	struct prof_stack st;
+	struct pending q;
 
 	nips = prof_unwind(n->unw, regs, stack, len, n->ips, PROF_NATIVE_MAX_FRAMES, &reason);
 	if (reason)
 		n->unwind_errors++;
-	nf = prof_symbolize(n->sym, kips, nk, n->ips, nips, reason, &frames);
 	n->stacks++;
 	memset(&st, 0, sizeof(st));
 	st.tid = tid;
 	st.state = state;
-	st.frames = frames;
-	st.nframes = nf;
 	st.mono_ns = n->mono_ns;
 	st.weight = n->weight;
 	st.key = stack_key(n, kips, nk, nips, reason);
+	q = (struct pending){.n = n, .kips = kips, .nk = nk, .nips = nips, .reason = reason};
+	if (emit == prof_emit_stack) {
+		/* The loop names a stack once: a repeated one (most are) costs
+		 * no symbol lookups. */
+		st.resolve = resolve_pending;
+		st.resolve_arg = &q;
+	} else {
+		st.frames = resolve_pending(&q, &st.nframes);
+	}
 	emit(ctx, &st);
 }
 

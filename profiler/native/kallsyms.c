@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 
 #include "profiler/native/native.h"
 
@@ -117,49 +120,70 @@ static int cache_file(char *buf, size_t len)
 	return 0;
 }
 
+/* The cache is mapped, not read: a lookup touches a few of its pages
+ * where reading and indexing it all cost some 5 ms at each start. */
+static const uint8_t *map_base;
+static size_t map_len, map_n, map_nb;
+static const uint8_t *map_addr, *map_off;
+static const char *map_text;
+
 static int load_cached(const char *id)
 {
-	char path[4200], head[256];
-	FILE *f;
-	size_t n, nb;
-	uint64_t *addr = NULL;
-	uint32_t *off = NULL;
-	int ok = 0;
+	char path[4200];
+	const char *nl;
+	size_t n, nb, head;
+	struct stat st;
+	void *m;
+	int fd;
 
-	if (cache_file(path, sizeof(path)) != 0 || !(f = fopen(path, "re")))
+	if (cache_file(path, sizeof(path)) != 0 || (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return -1;
-	if (!fgets(head, sizeof(head), f) ||
-	    sscanf(head, CACHE_MAGIC " %*s %*s %zu %zu", &n, &nb) != 2 ||
-	    strncmp(head + strlen(CACHE_MAGIC " "), id, strlen(id)) ||
-	    n == 0 || n > (1u << 24) || nb > (1u << 28))
-		goto out;
-	addr = malloc(n * sizeof(*addr));
-	off = malloc(n * sizeof(*off));
-	text = malloc(nb + 1);
-	ksyms = malloc(n * sizeof(*ksyms));
-	if (!addr || !off || !text || !ksyms || fread(addr, sizeof(*addr), n, f) != n ||
-	    fread(off, sizeof(*off), n, f) != n || fread(text, 1, nb, f) != nb)
-		goto out;
-	text[nb] = '\0';
-	for (size_t i = 0; i < n; i++) {
-		if (off[i] >= nb || (i && addr[i - 1] > addr[i]))
-			goto out;
-		ksyms[i].addr = addr[i];
-		ksyms[i].name = text + off[i];
+	if (fstat(fd, &st) != 0 || st.st_size < 64 || st.st_size > (1 << 30)) {
+		close(fd);
+		return -1;
 	}
-	nksyms = n;
-	ok = 1;
-out:
-	fclose(f);
-	free(addr);
-	free(off);
-	if (!ok) {
-		free(text);
-		free(ksyms);
-		text = NULL;
-		ksyms = NULL;
+	m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (m == MAP_FAILED)
+		return -1;
+	nl = memchr(m, '\n', (size_t)st.st_size < 256 ? (size_t)st.st_size : 256);
+	head = nl ? (size_t)(nl - (const char *)m) + 1 : 0;
+	if (!nl || strncmp(m, CACHE_MAGIC " ", strlen(CACHE_MAGIC " ")) ||
+	    strncmp((const char *)m + strlen(CACHE_MAGIC " "), id, strlen(id)) ||
+	    sscanf((const char *)m + strlen(CACHE_MAGIC " ") + strlen(id), " %zu %zu", &n, &nb) != 2 ||
+	    n == 0 || n > (1u << 24) || nb > (1u << 28) ||
+	    head + n * 12 + nb != (size_t)st.st_size) {
+		munmap(m, (size_t)st.st_size);
+		return -1;
 	}
-	return ok ? 0 : -1;
+	map_base = m;
+	map_len = (size_t)st.st_size;
+	map_addr = map_base + head;
+	map_off = map_addr + n * 8;
+	map_text = (const char *)map_off + n * 4;
+	map_n = n;
+	map_nb = nb;
+	return 0;
+}
+
+static uint64_t map_addr_at(size_t i)
+{
+	uint64_t a;
+
+	memcpy(&a, map_addr + 8 * i, sizeof(a));
+	return a;
+}
+
+/* A name of the mapped cache; NULL when its offset is out of bounds or
+ * the name is not terminated within the names. */
+static const char *map_name_at(size_t i)
+{
+	uint32_t off;
+
+	memcpy(&off, map_off + 4 * i, sizeof(off));
+	if (off >= map_nb || !memchr(map_text + off, '\0', map_nb - off))
+		return NULL;
+	return map_text + off;
 }
 
 static void save_cached(const char *id)
@@ -256,12 +280,32 @@ static void parse(void)
 		}
 }
 
-const char *prof_kernel_symbol(uint64_t addr)
-{
-	size_t lo = 0, hi;
+/* A sampled kernel stack is a handful of the same few addresses: a
+ * direct-mapped memo per thread spares the binary search over some
+ * 100,000 names (a cache miss at each step). */
+#define MEMO_SLOTS 512
+static _Thread_local struct {
+	uint64_t addr;
+	const char *name;
+} memo[MEMO_SLOTS];
 
-	pthread_once(&once, load);
-	hi = nksyms;
+static const char *search(uint64_t addr)
+{
+	size_t lo = 0, hi = nksyms;
+
+	if (map_base) {
+		hi = map_n;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (map_addr_at(mid) <= addr)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		return lo ? map_name_at(lo - 1) : NULL;
+	}
+
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
@@ -271,4 +315,16 @@ const char *prof_kernel_symbol(uint64_t addr)
 			hi = mid;
 	}
 	return lo ? ksyms[lo - 1].name : NULL;
+}
+
+const char *prof_kernel_symbol(uint64_t addr)
+{
+	size_t slot = (size_t)((addr * 0x9E3779B97F4A7C15ull) >> 50) & (MEMO_SLOTS - 1);
+
+	pthread_once(&once, load);
+	if (memo[slot].addr != addr || !addr) {
+		memo[slot].addr = addr;
+		memo[slot].name = search(addr);
+	}
+	return memo[slot].name;
 }

@@ -132,6 +132,131 @@ static const char *debug_file(struct prof_elf *o, char *buf, size_t len)
 	return buf;
 }
 
+struct arange {
+	uint64_t lo, hi, cu;	/* [lo, hi) belongs to the CU at offset cu of .debug_info */
+};
+
+static int cmp_arange(const void *a, const void *b)
+{
+	const struct arange *x = a, *y = b;
+
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+static uint64_t get_uint(const uint8_t *p, size_t n)
+{
+	uint64_t v = 0;
+
+	memcpy(&v, p, n);	/* x86-64: little-endian, as the file */
+	return v;
+}
+
+static int push_arange(struct prof_elf *o, size_t *cap, uint64_t lo, uint64_t len, uint64_t cu)
+{
+	struct arange *v = o->aranges;
+
+	if (o->naranges == *cap) {
+		size_t nc = *cap ? 2 * *cap : 256;
+
+		v = realloc(v, nc * sizeof(*v));
+		if (!v)
+			return -1;
+		o->aranges = v;
+		*cap = nc;
+	}
+	v[o->naranges++] = (struct arange){lo, lo + len, cu};
+	return 0;
+}
+
+/* .debug_aranges read directly: libdw's dwarf_getaranges also visits
+ * the header of every CU, some 4 ms for a C library's thousands, to
+ * name the one address a sample needs.  Only the plain layout (8-byte
+ * addresses, no segments, an uncompressed section); anything else leaves
+ * the table empty and libdw answers. */
+static void read_aranges(struct prof_elf *o, Elf *elf)
+{
+	Elf_Scn *scn = NULL;
+	size_t shstrndx, cap = 0;
+
+	if (elf_getshdrstrndx(elf, &shstrndx) != 0)
+		return;
+	while ((scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh;
+		const char *name;
+		Elf_Data *d;
+		const uint8_t *p, *end;
+
+		if (!gelf_getshdr(scn, &sh) || !(name = elf_strptr(elf, shstrndx, sh.sh_name)) ||
+		    strcmp(name, ".debug_aranges"))
+			continue;
+		if ((sh.sh_flags & SHF_COMPRESSED) || !(d = elf_getdata(scn, NULL)) || !d->d_buf)
+			return;
+		p = d->d_buf;
+		end = p + d->d_size;
+		while (end - p >= 16) {
+			const uint8_t *set = p, *next;
+			uint64_t len = get_uint(p, 4), cu;
+			size_t off = 4, osz = 4;
+
+			if (len == 0xffffffffu) {
+				len = get_uint(p + 4, 8);
+				off = 12;
+				osz = 8;
+			}
+			if (len > (uint64_t)(end - p) - off)
+				goto bad;
+			next = p + off + len;
+			if (next - set < (ptrdiff_t)(off + 2 + osz + 2) || get_uint(p + off, 2) != 2)
+				goto bad;
+			cu = get_uint(p + off + 2, osz);
+			if (p[off + 2 + osz] != 8 || p[off + 3 + osz] != 0)
+				goto bad;
+			/* Tuples start at a multiple of twice the address size. */
+			p = set + ((off + 4 + osz + 15) & ~(size_t)15);
+			for (; next - p >= 16; p += 16) {
+				uint64_t lo = get_uint(p, 8), n = get_uint(p + 8, 8);
+
+				if (!lo && !n)
+					break;
+				if (n && push_arange(o, &cap, lo, n, cu) != 0)
+					goto bad;
+			}
+			p = next;
+		}
+		qsort(o->aranges, o->naranges, sizeof(struct arange), cmp_arange);
+		return;
+	}
+	return;
+bad:
+	free(o->aranges);
+	o->aranges = NULL;
+	o->naranges = 0;
+}
+
+/* The CU DIE of vaddr by the table; 1 found, 0 not covered. */
+static int find_cu(struct prof_elf *o, uint64_t vaddr, Dwarf_Die *cu)
+{
+	const struct arange *v = o->aranges;
+	size_t lo = 0, hi = o->naranges;
+	Dwarf_Off next;
+	size_t hsize;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (v[mid].lo <= vaddr)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (!lo || vaddr >= v[lo - 1].hi)
+		return 0;
+	if (dwarf_next_unit(o->dw, v[lo - 1].cu, &next, &hsize, NULL, NULL, NULL, NULL, NULL,
+			    NULL) != 0)
+		return 0;
+	return dwarf_offdie(o->dw, v[lo - 1].cu + hsize, cu) != NULL;
+}
+
 static int open_dwarf(struct prof_elf *o)
 {
 	Elf *elf;
@@ -155,6 +280,7 @@ static int open_dwarf(struct prof_elf *o)
 	}
 	o->dw = dw;
 	o->dw_elf = elf;
+	read_aranges(o, elf);
 	return 0;
 }
 
@@ -166,6 +292,9 @@ void prof_dw_close(struct prof_elf *o)
 		elf_end(o->dw_elf);
 	if (o->dw_fd >= 0)
 		close(o->dw_fd);
+	free(o->aranges);
+	o->aranges = NULL;
+	o->naranges = 0;
 	o->dw = NULL;
 	o->dw_elf = NULL;
 	o->dw_fd = -1;
@@ -239,7 +368,7 @@ size_t prof_dw_frames(struct prof_elf *o, uint64_t vaddr, struct prof_elf_frame 
 		o->dw_state = open_dwarf(o) == 0 ? 1 : -1;
 	if (o->dw_state < 0 || max == 0)
 		return 0;
-	if (!dwarf_addrdie(o->dw, vaddr, &cu))
+	if (o->naranges ? !find_cu(o, vaddr, &cu) : !dwarf_addrdie(o->dw, vaddr, &cu))
 		return 0;
 	f[0].function = NULL;
 	f[0].file = NULL;

@@ -56,6 +56,7 @@ struct prof_elf {
 	struct prof_elf_seg seg[16];
 	int nseg;
 	uint64_t eh_hdr_vaddr, eh_hdr_size;	/* PT_GNU_EH_FRAME, 0 when absent */
+	int syms_loaded;	/* syms: loaded at the first resolve (symbols.c) */
 	struct prof_elf_sym *syms;	/* sorted by addr, one per address */
 	size_t nsyms;
 	char *strs;		/* names of syms */
@@ -64,6 +65,8 @@ struct prof_elf {
 	void *dw;		/* Dwarf * */
 	void *dw_elf;		/* Elf * of the debug info */
 	int dw_fd;
+	void *aranges;		/* address ranges of the CUs, sorted (lines.c) */
+	size_t naranges;
 	struct prof_elf_addr **cache;	/* open addressing by vaddr */
 	size_t cache_cap, cache_n;
 	/* FDEs no .eh_frame_hdr table finds: those of .debug_frame, and of

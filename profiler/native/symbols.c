@@ -275,8 +275,19 @@ static struct prof_elf_addr *resolve_new(struct prof_elf *o, uint64_t vaddr)
 {
 	struct prof_elf_frame f[16];
 	size_t n = prof_dw_frames(o, vaddr, f, 16);
-	const struct prof_elf_sym *sym = prof_elf_symbol(o, vaddr);
+	const struct prof_elf_sym *sym;
 	struct prof_elf_addr *a;
+
+	if (!o->syms_loaded) {
+		Elf *elf = elf_memory((char *)o->data, o->size);
+
+		o->syms_loaded = 1;
+		if (elf) {
+			prof_elf_load_symbols(o, elf);
+			elf_end(elf);
+		}
+	}
+	sym = prof_elf_symbol(o, vaddr);
 
 	if (n == 0) {
 		f[0].function = NULL;

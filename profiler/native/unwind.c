@@ -55,6 +55,11 @@ struct prof_unwinder {
 	uint64_t fast, slow;	/* stacks unwound by the rules, by libunwind */
 	int libunwind_only;	/* SONDA_UNWIND=libunwind: to check the rules against it */
 	uint64_t deepest;	/* bytes above SP the last unwind read */
+	/* The rules of the last stack, by depth: the next sample of a
+	 * thread mostly has the same addresses at the same depths, and this
+	 * array stays in the cache where the rule table would not. */
+	struct rule_slot last[64];
+	uint64_t last_gen;
 };
 
 /* The unwinder used last by this thread.  A per-thread cache needs no
@@ -362,6 +367,31 @@ static int get_rule(struct prof_unwinder *u, uint64_t addr, struct prof_cfi_rule
 	return 0;
 }
 
+/* The rule of addr at depth i of the stack: from the last stack's, else the table. */
+static int rule_at(struct prof_unwinder *u, size_t i, uint64_t addr, struct prof_cfi_rule *r)
+{
+	struct rule_slot *m;
+
+	if (u->last_gen != u->space->gen) {
+		memset(u->last, 0, sizeof(u->last));
+		u->last_gen = u->space->gen;
+	}
+	if (i >= sizeof(u->last) / sizeof(u->last[0]))
+		return get_rule(u, addr, r) == 0;
+	m = &u->last[i];
+	if (m->addr == addr && addr) {
+		*r = m->r;
+		return 1;
+	}
+	if (get_rule(u, addr, r) != 0)
+		return 0;
+	if (u->last_gen == u->space->gen) {
+		m->addr = addr;
+		m->r = *r;
+	}
+	return 1;
+}
+
 /* The fast path: every frame by its cached rule, a table lookup and a
  * read or two per frame.  0 when some frame needs libunwind (a signal
  * frame, a PLT stub, an expression, no unwind entry): the whole stack is
@@ -385,7 +415,7 @@ static int unwind_fast(struct prof_unwinder *u, uint64_t *ips, size_t max, size_
 		}
 		ips[n++] = ip;
 		/* A return address points after the call: the call's row. */
-		if (get_rule(u, n == 1 ? ip : ip - 1, &r) != 0 || r.kind == PROF_CFI_SLOW)
+		if (!rule_at(u, n - 1, n == 1 ? ip : ip - 1, &r) || r.kind == PROF_CFI_SLOW)
 			return 0;
 		if (r.kind == PROF_CFI_END)
 			break;

@@ -63,12 +63,12 @@ static int fake_sample(struct prof_engine *e, prof_emit_fn emit, void *ctx, char
 		snprintf(err, errlen, "gone");
 		return -ESRCH;
 	}
-	st = (struct prof_stack){e->pid, NULL, STORE_STATE_ONCPU, main_frames, 3, 0, 0, 0};
+	st = (struct prof_stack){e->pid, NULL, STORE_STATE_ONCPU, main_frames, 3, 0, 0, 0, NULL, NULL};
 	emit(ctx, &st);
-	st = (struct prof_stack){e->pid + 100000, "sleeper", STORE_STATE_IDLE, idle_frames, 2, 0, 0, 0};
+	st = (struct prof_stack){e->pid + 100000, "sleeper", STORE_STATE_IDLE, idle_frames, 2, 0, 0, 0, NULL, NULL};
 	emit(ctx, &st);
 	st = (struct prof_stack){e->pid + 100001, "holder", STORE_STATE_GIL | STORE_STATE_ONCPU,
-				 gil_frames, 1, 0, 0, 0};
+				 gil_frames, 1, 0, 0, 0, NULL, NULL};
 	emit(ctx, &st);
 	return 0;
 }
