@@ -16,6 +16,21 @@ struct prof_engine {
 	char desc[96];
 };
 
+static uint64_t watch_arm(void *ctx, pid_t tid, uint64_t addr)
+{
+	return prof_perf_watch(ctx, tid, addr);
+}
+
+static uint64_t watch_armed(void *ctx, pid_t tid)
+{
+	return prof_perf_watch_id(ctx, tid);
+}
+
+static int watch_fired(void *ctx, pid_t tid)
+{
+	return prof_perf_watch_fired(ctx, tid);
+}
+
 static int cpu_attach(struct prof_engine **ep, pid_t pid, const struct prof_options *o, char *err,
 		      size_t errlen)
 {
@@ -39,6 +54,11 @@ static int cpu_attach(struct prof_engine **ep, pid_t pid, const struct prof_opti
 		return -1;
 	}
 	snprintf(e->desc, sizeof(e->desc), "%s via perf_event_open", prof_perf_event(e->perf));
+	/* Deep stacks: callers beyond the stack copy are kept while a
+	 * watchpoint says they stand (SONDA_OUTER=live: read every time). */
+	if (!getenv("SONDA_OUTER") || strcmp(getenv("SONDA_OUTER"), "live"))
+		prof_unwind_watch(e->nat.unw, &(struct prof_watch_ops){watch_arm, watch_armed,
+									watch_fired, e->perf});
 	/* Kernel names are loaded at the first kernel frame (listing
 	 * /proc/kallsyms costs tens of ms; a program that stays in user
 	 * space never needs it).  The rings hold far more than that. */
@@ -55,6 +75,10 @@ static void on_sample(void *ctx, const struct prof_perf_sample *s)
 {
 	struct prof_engine *e = ctx;
 
+	if (s->watch_hit) {
+		prof_unwind_watch_hit(e->nat.unw, s->tid);
+		return;
+	}
 	e->nat.mono_ns = (int64_t)s->time;
 	prof_nat_emit(&e->nat, s->tid, STORE_STATE_ONCPU, &s->regs, s->stack, s->stack_len, s->kips,
 		      s->nkips, e->emit, e->ctx);

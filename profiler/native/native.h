@@ -164,6 +164,21 @@ size_t prof_unwind(struct prof_unwinder *u, const struct prof_regs *regs, const 
 		   size_t len, uint64_t *ips, size_t max, const char **reason);
 /* How far above SP the last unwind read (bytes). */
 size_t prof_unwind_depth(const struct prof_unwinder *u);
+/* The outer frames of deep stacks kept between samples, guarded by a
+ * watchpoint per thread (unwind.c explains): arm puts one on the 8 bytes
+ * at addr and returns its id (0: cannot), armed is the thread's current
+ * one (0: none), fired says whether it fired since armed (1, 0, -1). */
+struct prof_watch_ops {
+	uint64_t (*arm)(void *ctx, pid_t tid, uint64_t addr);
+	uint64_t (*armed)(void *ctx, pid_t tid);
+	int (*fired)(void *ctx, pid_t tid);
+	void *ctx;
+};
+void prof_unwind_watch(struct prof_unwinder *u, const struct prof_watch_ops *ops);
+/* The thread whose stack the next prof_unwind unwinds. */
+void prof_unwind_thread(struct prof_unwinder *u, pid_t tid);
+/* tid's watchpoint fired: its kept frames are gone. */
+void prof_unwind_watch_hit(struct prof_unwinder *u, pid_t tid);
 
 /* perf.c: on-CPU samples.  inherit: one event on pid that follows the
  * threads (and children) it creates; else one event per thread, new
@@ -177,6 +192,7 @@ struct prof_perf_sample {
 	struct prof_regs regs;
 	const uint8_t *stack;	/* a copy of the user stack from regs SP */
 	size_t stack_len;
+	int watch_hit;		/* not a sample: tid's watchpoint fired (the rest unset) */
 };
 typedef void (*prof_perf_cb)(void *ctx, const struct prof_perf_sample *s);
 struct prof_perf;
@@ -190,6 +206,9 @@ int prof_perf_scan(struct prof_perf *p);
 const char *prof_perf_event(const struct prof_perf *p);
 uint64_t prof_perf_lost(const struct prof_perf *p);
 int prof_perf_kernel(const struct prof_perf *p);	/* kernel frames sampled */
+uint64_t prof_perf_watch(struct prof_perf *p, pid_t tid, uint64_t addr);
+uint64_t prof_perf_watch_id(struct prof_perf *p, pid_t tid);
+int prof_perf_watch_fired(struct prof_perf *p, pid_t tid);
 void prof_perf_close(struct prof_perf *p);
 
 /* kallsyms.c: the kernel function at addr, NULL when unknown. */

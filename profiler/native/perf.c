@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <asm/perf_regs.h>
+#include <linux/hw_breakpoint.h>
 #include <linux/perf_event.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +44,9 @@ struct ring {
 	size_t pages;	/* data pages */
 	int seen;	/* still in /proc/PID/task at the last scan */
 	int exited;	/* its PERF_RECORD_EXIT was read */
+	uint64_t id;	/* the sampling event's PERF_EVENT_IOC_ID */
+	int watch_fd;	/* the thread's write watchpoint, -1: none */
+	uint64_t watch_id;
 };
 
 struct prof_perf {
@@ -57,6 +61,7 @@ struct prof_perf {
 	uint8_t *rec;	/* one record copied out of the ring */
 	size_t page;
 	int slot_of[PROF_NREGS];	/* libunwind register order -> position in a sample */
+	int watch_broken;	/* a watchpoint could not be opened: none tried again */
 	pid_t born[64];	/* threads announced by PERF_RECORD_FORK, not yet opened */
 	size_t nborn;
 	int64_t scanned_ns, checked_ns;
@@ -103,8 +108,10 @@ static void fill_attr(struct perf_event_attr *a, uint32_t type, uint64_t config,
 		a->freq = 1;
 		a->sample_freq = (uint64_t)hz;
 	}
-	a->sample_type = PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_REGS_USER |
-			 PERF_SAMPLE_STACK_USER;
+	/* The identifier first: a thread's watchpoint (prof_perf_watch)
+	 * writes into the same ring. */
+	a->sample_type = PERF_SAMPLE_IDENTIFIER | PERF_SAMPLE_TID | PERF_SAMPLE_TIME |
+			 PERF_SAMPLE_REGS_USER | PERF_SAMPLE_STACK_USER;
 	if (kernel) {
 		/* The kernel's own frames; the user part is unwound from the copy. */
 		a->sample_type |= PERF_SAMPLE_CALLCHAIN;
@@ -194,12 +201,23 @@ static int open_ring(struct prof_perf *p, pid_t tid, int cpu)
 		return -1;
 	}
 	p->r[p->n++] = (struct ring){.tid = cpu >= 0 ? -1 - cpu : tid, .fd = (int)fd, .base = base,
-				     .pages = pages, .seen = 1};
+				     .pages = pages, .seen = 1, .watch_fd = -1};
+	if (ioctl((int)fd, PERF_EVENT_IOC_ID, &p->r[p->n - 1].id) != 0)
+		p->r[p->n - 1].id = 0;
 	return 0;
+}
+
+static void close_watch(struct ring *r)
+{
+	if (r->watch_fd >= 0)
+		close(r->watch_fd);
+	r->watch_fd = -1;
+	r->watch_id = 0;
 }
 
 static void close_ring(struct prof_perf *p, struct ring *r)
 {
+	close_watch(r);
 	munmap(r->base, (r->pages + 1) * p->page);
 	close(r->fd);
 }
@@ -325,7 +343,7 @@ void prof_perf_close(struct prof_perf *p)
 static int parse_sample(struct prof_perf *p, const uint8_t *rec, size_t len,
 			struct prof_perf_sample *s)
 {
-	const uint8_t *q = rec + sizeof(struct perf_event_header), *end = rec + len;
+	const uint8_t *q = rec + sizeof(struct perf_event_header) + 8, *end = rec + len;
 	uint64_t abi, size, dyn;
 	uint32_t pt[2];
 
@@ -441,10 +459,27 @@ static int drain_ring(struct prof_perf *p, struct ring *r, prof_perf_cb cb, void
 				memcpy(lost, rec + sizeof(h), 16);
 				p->lost += lost[1];
 			}
-		} else if (h.type == PERF_RECORD_SAMPLE && parse_sample(p, rec, h.size, &s) == 0 &&
-			   s.pid == p->pid) {
-			cb(ctx, &s);
-			n++;
+		} else if (h.type == PERF_RECORD_SAMPLE && h.size >= sizeof(h) + 8) {
+			uint64_t id;
+
+			memcpy(&id, rec + sizeof(h), 8);
+			/* A watchpoint's record: the current one's is news, an
+			 * older one's (replaced since) is not. */
+			if (r->watch_id && id == r->watch_id) {
+				memset(&s, 0, sizeof(s));
+				s.pid = p->pid;
+				s.tid = r->tid;
+				s.watch_hit = 1;
+				if (h.size >= sizeof(h) + 16)
+					memcpy(&s.time, rec + sizeof(h) + 8, 8);
+				cb(ctx, &s);
+			} else if (r->id && id != r->id) {
+				continue;
+			} else if (parse_sample(p, rec, h.size, &s) == 0 && s.pid == p->pid) {
+				s.watch_hit = 0;
+				cb(ctx, &s);
+				n++;
+			}
 		}
 	}
 	__atomic_store_n(&meta->data_tail, tail, __ATOMIC_RELEASE);
@@ -483,6 +518,76 @@ int prof_perf_read(struct prof_perf *p, prof_perf_cb cb, void *ctx)
 	if (gone && n == 0)
 		return -ESRCH;
 	return n;
+}
+
+/* Arms a one-shot watchpoint on the 8 bytes at addr of thread tid (the
+ * previous one of the thread is closed): the first write to them by the
+ * thread puts a record into the thread's ring, in order with its samples,
+ * which the reader gets as a sample with watch_hit set.  One hit then the
+ * kernel disables it, so a word written in a loop costs the target one
+ * trap, not one per write.  Returns its id, or 0 (no such ring, inherited
+ * events, or the kernel would not: then never tried again). */
+uint64_t prof_perf_watch(struct prof_perf *p, pid_t tid, uint64_t addr)
+{
+	struct perf_event_attr a;
+	struct ring *r;
+	long fd;
+
+	if (p->inherit || p->watch_broken || (addr & 7) || !(r = find_ring(p, tid)) || r->exited)
+		return 0;
+	close_watch(r);
+	memset(&a, 0, sizeof(a));
+	a.size = sizeof(a);
+	a.type = PERF_TYPE_BREAKPOINT;
+	a.bp_type = HW_BREAKPOINT_W;
+	a.bp_addr = addr;
+	a.bp_len = HW_BREAKPOINT_LEN_8;
+	a.sample_period = 1;
+	a.sample_type = PERF_SAMPLE_IDENTIFIER | PERF_SAMPLE_TIME;
+	a.use_clockid = 1;	/* a ring's events share its clock */
+	a.clockid = CLOCK_MONOTONIC;
+	a.exclude_kernel = 1;
+	a.exclude_hv = 1;
+	a.disabled = 1;
+	a.watermark = 1;
+	a.wakeup_watermark = RING_PAGES_MORE * 4096 / 2;
+	fd = perf_open(&a, tid);
+	if (fd < 0) {
+		if (errno != ESRCH)
+			p->watch_broken = 1;
+		return 0;
+	}
+	if (ioctl((int)fd, PERF_EVENT_IOC_SET_OUTPUT, r->fd) != 0 ||
+	    ioctl((int)fd, PERF_EVENT_IOC_ID, &r->watch_id) != 0 || !r->watch_id ||
+	    ioctl((int)fd, PERF_EVENT_IOC_REFRESH, 1) != 0) {
+		close((int)fd);
+		r->watch_id = 0;
+		p->watch_broken = 1;
+		return 0;
+	}
+	r->watch_fd = (int)fd;
+	return r->watch_id;
+}
+
+/* tid's current watchpoint, 0: none. */
+uint64_t prof_perf_watch_id(struct prof_perf *p, pid_t tid)
+{
+	struct ring *r = find_ring(p, tid);
+
+	return r ? r->watch_id : 0;
+}
+
+/* Whether tid's watchpoint has fired since it was armed (1), not (0), or
+ * there is none (-1): asked once its words were read, since its record
+ * is only seen at the next drain. */
+int prof_perf_watch_fired(struct prof_perf *p, pid_t tid)
+{
+	struct ring *r = find_ring(p, tid);
+	uint64_t count = 0;
+
+	if (!r || r->watch_fd < 0 || read(r->watch_fd, &count, sizeof(count)) != sizeof(count))
+		return -1;
+	return count != 0;
 }
 
 /* Whether perf events can sample pid (0: any process we own), and why. */

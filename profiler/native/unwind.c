@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <libunwind.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,7 +61,107 @@ struct prof_unwinder {
 	 * array stays in the cache where the rule table would not. */
 	struct rule_slot last[64];
 	uint64_t last_gen;
+	/* Outer frames of deep stacks (see reuse_outer) */
+	struct prof_watch_ops ops;	/* arm == NULL: none */
+	struct outer *outer;		/* OUTER_SLOTS, by thread */
+	struct outer *cur;		/* the thread being unwound */
+	pid_t tid;
+	uint64_t outer_used, outer_armed;
 };
+
+/*
+ * Reusing the outer frames of a deep stack.
+ *
+ * Frames beyond the stack copy cost a read of the live stack, a page
+ * pinned per frame (30 frames of 9 KB: some 10 us a sample).  The outer
+ * part of a deep stack rarely changes between samples, so the callers
+ * beyond one frame G (the first found beyond the copy) are kept, and a
+ * one-shot hardware watchpoint is put on G's return address slot, at
+ * CFA(G) - 8, before they are read.  A later sample of the thread whose
+ * unwind reaches a frame with CFA(G), while the watchpoint has not fired,
+ * gets the kept callers without reading anything.
+ *
+ * Why that is right: a frame's callers only change when the frame ends.
+ * If the thread returned from G (or from any of its callers, longjmp or
+ * exception included) and then built a frame at the same CFA again -
+ * the same function called by another caller of equal frame size, say -
+ * the new frame's return address was written at CFA(G) - 8 by its call
+ * (or a push), which fires the watchpoint.  A frame at CFA(G) while it
+ * has not fired is therefore still G, called from the same place, and
+ * every frame beyond it is the same instance, whose return addresses and
+ * saved registers do not change while it lives.  What is spliced is
+ * G's callers only: G's own address comes from this sample (it may be
+ * in another call of G's by now).  Ordering: the watchpoint's record
+ * lands in the thread's perf ring between the samples taken before and
+ * after the write, and is read in that order (prof_unwind_watch_hit), so
+ * a sample taken after a change never sees the old callers.  The words
+ * are read after arming (anything read before is dropped), and whether
+ * it fired while they were read is asked at once: then nothing is kept.
+ * A thread id reused by a new thread has another (or no) watchpoint, and
+ * entries are checked against the one they were read under.
+ *
+ * What it cannot fix is the age of a live read itself: a sample is read
+ * at the next drain of the ring, and frames beyond the copy are what the
+ * stack holds then - the same as without this cache.  A watchpoint that
+ * fires soon after each arming (a slot written in a loop) would cost an
+ * arming per sample, so arming then backs off.
+ */
+#define OUTER_SLOTS 64
+
+struct outer {
+	pid_t tid;
+	int valid;
+	uint64_t watch;		/* the watchpoint it was read under */
+	uint64_t cfa;		/* CFA of G: its return address slot is watched */
+	const char *reason;	/* how the unwind beyond G ended */
+	uint32_t served;	/* samples that reused it */
+	uint32_t skip, backoff;	/* arming backs off after an entry that served none */
+	size_t n;
+	uint64_t ips[PROF_NATIVE_MAX_FRAMES];	/* G's callers, innermost first */
+};
+
+static struct outer *outer_of(struct prof_unwinder *u, pid_t tid, int make)
+{
+	struct outer *o;
+
+	if (!u->ops.arm)
+		return NULL;
+	if (!u->outer && !(u->outer = calloc(OUTER_SLOTS, sizeof(*u->outer))))
+		return NULL;
+	o = &u->outer[(uint32_t)tid % OUTER_SLOTS];
+	if (o->tid != tid) {
+		if (!make)
+			return NULL;
+		memset(o, 0, offsetof(struct outer, ips));
+		o->tid = tid;
+	}
+	return o;
+}
+
+void prof_unwind_watch(struct prof_unwinder *u, const struct prof_watch_ops *ops)
+{
+	u->ops = *ops;
+}
+
+void prof_unwind_thread(struct prof_unwinder *u, pid_t tid)
+{
+	u->tid = tid;
+}
+
+void prof_unwind_watch_hit(struct prof_unwinder *u, pid_t tid)
+{
+	struct outer *o = outer_of(u, tid, 0);
+
+	if (o && o->valid) {
+		o->valid = 0;
+		if (o->served < 2) {
+			o->backoff = o->backoff ? (o->backoff < 512 ? 2 * o->backoff : 1024) : 1;
+			o->skip = o->backoff;
+		} else {
+			o->backoff = 0;
+		}
+	}
+}
 
 /* The unwinder used last by this thread.  A per-thread cache needs no
  * lock (the global one blocks every signal around each step: two system
@@ -312,8 +413,11 @@ void prof_unwinder_free(struct prof_unwinder *u)
 	if (last_user == u)
 		last_user = NULL;
 	if (getenv("SONDA_NATIVE_DEBUG"))
-		fprintf(stderr, "unwind: %llu stacks by the rules, %llu by libunwind\n",
-			(unsigned long long)u->fast, (unsigned long long)u->slow);
+		fprintf(stderr, "unwind: %llu stacks by the rules, %llu by libunwind; outer frames "
+			"reused %llu times, %llu watchpoints armed\n",
+			(unsigned long long)u->fast, (unsigned long long)u->slow,
+			(unsigned long long)u->outer_used, (unsigned long long)u->outer_armed);
+	free(u->outer);
 	free(u->rules);
 	unw_destroy_addr_space(u->as);
 	free(u);
@@ -396,11 +500,57 @@ static int rule_at(struct prof_unwinder *u, size_t i, uint64_t addr, struct prof
  * read or two per frame.  0 when some frame needs libunwind (a signal
  * frame, a PLT stub, an expression, no unwind entry): the whole stack is
  * then unwound again by libunwind. */
+/* At a frame of CFA cfa whose return address lies beyond the copy: 1
+ * when the kept callers apply (appended to ips), else 0, having armed a
+ * watchpoint there when this is where the thread's callers should be
+ * kept from now on (*arm_at set to where they start in ips). */
+static int reuse_outer(struct prof_unwinder *u, uint64_t cfa, uint64_t *ips, size_t *np,
+		       size_t max, const char **reason, size_t *arm_at)
+{
+	struct outer *o = u->cur;
+	uint64_t id;
+
+	if (!o || *arm_at != (size_t)-1)
+		return 0;
+	if (o->valid && o->cfa == cfa && o->watch == u->ops.armed(u->ops.ctx, u->tid)) {
+		size_t k = o->n < max - *np ? o->n : max - *np;
+
+		memcpy(ips + *np, o->ips, k * sizeof(*ips));
+		*np += k;
+		*reason = k < o->n ? "too deep" : o->reason;
+		o->served++;
+		u->outer_used++;
+		return 1;
+	}
+	/* Still further out: this frame may be G's callee. */
+	if (o->valid && o->cfa > cfa)
+		return 0;
+	if (o->valid)
+		prof_unwind_watch_hit(u, u->tid);	/* G is gone without a write: a shallower stack */
+	if (o->skip) {
+		o->skip--;
+		return 0;
+	}
+	id = u->ops.arm(u->ops.ctx, u->tid, cfa - 8);
+	if (!id)
+		return 0;
+	/* Live words read so far predate the watchpoint. */
+	u->npre = 0;
+	u->npage = 0;
+	u->next_page = 0;	/* slots below npage are the only valid ones */
+	o->watch = id;
+	o->cfa = cfa;
+	o->served = 0;
+	*arm_at = *np;
+	u->outer_armed++;
+	return 0;
+}
+
 static int unwind_fast(struct prof_unwinder *u, uint64_t *ips, size_t max, size_t *np,
 		       const char **reason)
 {
 	uint64_t ip = u->regs->r[PROF_REG_IP], sp = u->sp, bp = u->regs->r[PROF_REG_BP];
-	size_t n = 0;
+	size_t n = 0, arm_at = (size_t)-1;
 
 	for (;;) {
 		struct prof_cfi_rule r;
@@ -420,18 +570,40 @@ static int unwind_fast(struct prof_unwinder *u, uint64_t *ips, size_t max, size_
 		if (r.kind == PROF_CFI_END)
 			break;
 		cfa = (r.cfa_reg == PROF_REG_SP ? sp : bp) + (uint64_t)(int64_t)r.cfa_off;
-		if (cfa <= sp || read_word(u, cfa + (uint64_t)(int64_t)r.ra_off, &ra) != 0)
+		if (cfa <= sp)
 			return 0;
+		if (r.ra_off == -8 && cfa - 8 - u->sp >= u->stack_len &&
+		    reuse_outer(u, cfa, ips, &n, max, reason, &arm_at)) {
+			*np = n;
+			return 1;
+		}
+		if (read_word(u, cfa + (uint64_t)(int64_t)r.ra_off, &ra) != 0)
+			goto fail;
 		if (r.bp_saved) {
 			if (read_word(u, cfa + (uint64_t)(int64_t)r.bp_off, &nbp) != 0)
-				return 0;
+				goto fail;
 			bp = nbp;
 		}
 		sp = cfa;
 		ip = ra;
 	}
 	*np = n;
+	if (arm_at != (size_t)-1) {
+		struct outer *o = u->cur;
+
+		/* Kept only if nothing was written there while it was read. */
+		if (u->ops.fired(u->ops.ctx, u->tid) == 0) {
+			o->n = n - arm_at;
+			memcpy(o->ips, ips + arm_at, o->n * sizeof(*ips));
+			o->reason = *reason;
+			o->valid = 1;
+		}
+	}
 	return 1;
+fail:
+	if (u->cur)
+		u->cur->valid = 0;
+	return 0;
 }
 
 size_t prof_unwind(struct prof_unwinder *u, const struct prof_regs *regs, const uint8_t *stack,
@@ -447,7 +619,9 @@ size_t prof_unwind(struct prof_unwinder *u, const struct prof_regs *regs, const 
 	u->sp = regs->r[PROF_REG_SP];
 	u->past_copy = 0;
 	u->npage = 0;
+	u->next_page = 0;	/* slots below npage are the only valid ones */
 	u->deepest = 0;
+	u->cur = outer_of(u, u->tid, 1);
 	*reason = NULL;
 	prefetch(u);
 	if (!u->libunwind_only && unwind_fast(u, ips, max, &n, reason)) {

@@ -1,0 +1,81 @@
+#!/bin/sh
+# t5006-native-outer: CPU mode keeps the outer frames of deep stacks between samples, and never splices them onto the wrong callers.
+. "$(dirname "$0")/../lib.sh"
+
+SRC=$SRCDIR/tests/fixtures/native/target.c
+
+track() {
+	PIDS="${PIDS:-} $*"
+	trap 'kill -9 $PIDS 2>/dev/null' EXIT
+}
+start_target() {
+	test_spawn ./target "$@" >target.out
+	PID=$SPAWNED
+	track $PID
+	test_wait_for "grep -q ready target.out" 5
+}
+folded() { "$SONDA" export "$1" -f folded | sed 's/ ([^)]*)//g'; }
+# "RIGHT WRONG OTHER" sample counts of folded stacks ($1) ending in
+# spin_a or spin_b: right when the caller is the leaf's own.
+judge() {
+	awk '{ w = $NF; s = substr($0, 1, length($0) - length($NF) - 1) ";"
+		g = "g1;g2;g3;g4;g5;g6;g7;g8;g9;g10;g11;g12;"
+		if (index(s, "caller_a;" g "spin_a;") || index(s, "caller_b;" g "spin_b;")) r += w
+		else if (index(s, "caller_a;" g "spin_b;") || index(s, "caller_b;" g "spin_a;")) x += w
+		else if (index(s, "spin_a;") || index(s, "spin_b;")) o += w }
+		END { printf "%d %d %d\n", r, x, o }' "$1"
+}
+
+if ! command -v gcc >/dev/null 2>&1 || ! gcc -O2 -g -fomit-frame-pointer -pthread -o target "$SRC"; then
+	test_skip 'cpu mode: two callers of one deep chain' 'no gcc'
+	test_done
+fi
+perf_ok=no
+start_target chain
+"$SONDA" record --mode cpu -p $PID -d 0.1 -q -o probe.db >/dev/null 2>&1 && perf_ok=yes
+kill $PID
+if [ $perf_ok = no ]; then
+	test_skip 'cpu mode: two callers of one deep chain' 'perf events not permitted'
+	test_done
+fi
+# Kept outer frames need a hardware watchpoint per thread.
+start_target deep
+SONDA_NATIVE_DEBUG=1 "$SONDA" record --mode cpu -p $PID -d 0.3 -q -o probe.db 2>probe.err
+kill $PID
+if grep -q " 0 watchpoints armed" probe.err; then
+	test_skip 'cpu mode: two callers of one deep chain' 'no hardware watchpoints (every outer frame is read live)'
+	test_done
+fi
+
+# caller_a and caller_b have equal frames and call the same 12 frames of
+# 9 KB in turns (120 and 80 ms): the chain sits at the same addresses
+# under either, beyond any stack copy, and only the leaf (spin_a or
+# spin_b, inside the copy) tells which caller is the real one.
+test_expect_success 'cpu mode: two callers of one deep chain in turns, the right caller in >= 99%' '
+	start_target alternate 120 &&
+	SONDA_NATIVE_DEBUG=1 "$SONDA" record --mode cpu -r 1000 -p $PID -d 2.5 -q -o alt.db 2>debug &&
+	kill $PID &&
+	folded alt.db >f && set -- $(judge f) &&
+	say "right $1, wrong callers $2, other $3; $(grep -o "outer frames.*" debug)" &&
+	[ $1 -ge 500 ] && [ $((100 * $1)) -ge $((99 * ($1 + $2 + $3))) ]
+'
+
+test_expect_success 'cpu mode: the same with every outer frame read live (SONDA_OUTER=live) for comparison' '
+	start_target alternate 120 &&
+	SONDA_OUTER=live "$SONDA" record --mode cpu -r 1000 -p $PID -d 1 -q -o live.db &&
+	kill $PID &&
+	folded live.db >f && set -- $(judge f) && say "right $1, wrong callers $2, other $3" &&
+	[ $1 -ge 100 ]
+'
+
+test_expect_success 'cpu mode: a deep stack that does not change is read once' '
+	start_target deep &&
+	SONDA_NATIVE_DEBUG=1 "$SONDA" record --mode cpu -r 1000 -p $PID -d 1 -q -o deep.db 2>debug &&
+	kill $PID &&
+	say "$(grep -o "outer frames.*" debug)" &&
+	armed=$(sed -n "s/.* \([0-9]*\) watchpoints armed.*/\1/p" debug) &&
+	reused=$(sed -n "s/.*reused \([0-9]*\) times.*/\1/p" debug) &&
+	[ "$armed" -le 3 ] && [ "$reused" -ge 100 ]
+'
+
+test_done
