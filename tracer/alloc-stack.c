@@ -41,11 +41,12 @@ HIDDEN void alloc_stack_thread(void)
 }
 
 /* Frame-pointer walk, bounded by the thread's stack: code built without
- * frame pointers ends the walk early, never reads outside the stack. */
-static int walk_fp(uint64_t *out, int max)
+ * frame pointers ends the walk early, never reads outside the stack.
+ * libsonda's own innermost frames are left out; at most max frames. */
+static uint32_t walk_fp(uint64_t *out, uint32_t max)
 {
 	const uint64_t *fp = __builtin_frame_address(0);
-	int n = 0;
+	uint32_t n = 0, skip = 0;
 
 	if (unlikely(!T.stack_hi))
 		return 0;
@@ -58,7 +59,10 @@ static int walk_fp(uint64_t *out, int max)
 		ret = fp[1];
 		if (!ret)
 			break;
-		out[n++] = ret;
+		if (!n && skip < SELF_SKIP_MAX && ret >= A.self_lo && ret < A.self_hi)
+			skip++;
+		else
+			out[n++] = ret;
 		if (next <= f)
 			break;
 		fp = (const uint64_t *)(uintptr_t)next;
@@ -215,18 +219,17 @@ static void ra_learn(const uint64_t *f, uint32_t nf, const uint64_t *u, uint32_t
 	}
 }
 
-/* The walk's frames when every step they took is trusted; 0 when not. */
-static uint32_t walk_trusted(uint64_t *out, const uint64_t *f, uint32_t nf)
+/* How many of the walk's frames (f, nf, in place) are right once the
+ * trusted tails are added; 0 when a step is not trusted. */
+static uint32_t walk_trusted(uint64_t *f, uint32_t nf)
 {
 	uint32_t max = A.nframes;
 
 	for (uint32_t k = 0; k < nf; k++) {
 		uint32_t st;
 
-		if (k + 1 == max) {	/* f[0..k] are right: enough */
-			memcpy(out, f, 8u * max);
+		if (k + 1 == max)	/* f[0..k] are right: enough */
 			return max;
-		}
 		st = ra_state(f[k]);
 		if (st == RA_GOOD && k + 1 < nf)
 			continue;
@@ -234,8 +237,8 @@ static uint32_t walk_trusted(uint64_t *out, const uint64_t *f, uint32_t nf)
 			const struct ra_tail *t = &tails[st >> 8];
 			uint32_t n = k + 1 + (uint32_t)t->n > max ? max - k - 1 : (uint32_t)t->n;
 
-			memcpy(out, f, 8u * (k + 1));
-			memcpy(out + k + 1, t->f, 8u * n);
+			for (uint32_t i = 0; i < n; i++)
+				f[k + 1 + i] = t->f[i];
 			return k + 1 + n;
 		}
 		return 0;
@@ -249,9 +252,11 @@ static uint32_t capture_checked(uint64_t *out)
 	int max = (int)A.nframes + SELF_SKIP_MAX, n;
 	uint32_t nf, nu;
 
-	nf = frames_keep(f, buf, walk_fp(buf, max));
-	if (nf && (nu = walk_trusted(out, f, nf)))
+	/* walked into out; kept when trusted (the common case: no copy) */
+	nf = walk_fp(out, A.nframes);
+	if (nf && (nu = walk_trusted(out, nf)))
 		return nu;
+	memcpy(f, out, 8u * nf);
 	n = unw_backtrace((void **)buf, max);
 	nu = frames_keep(out, buf, n);
 	if (nf)
@@ -263,13 +268,12 @@ static uint32_t capture_checked(uint64_t *out)
 HIDDEN uint32_t alloc_stack_capture(uint64_t *out)
 {
 	uint64_t buf[SONDA_ALLOC_FRAMES_MAX + SELF_SKIP_MAX];
-	int max = (int)A.nframes + SELF_SKIP_MAX;
 
 	if (A.unwinder == ALLOC_UNWIND_CHECKED)
 		return capture_checked(out);
 	if (A.unwinder == ALLOC_UNWIND_FP)
-		return frames_keep(out, buf, walk_fp(buf, max));
-	return frames_keep(out, buf, unw_backtrace((void **)buf, max));
+		return walk_fp(out, A.nframes);
+	return frames_keep(out, buf, unw_backtrace((void **)buf, (int)A.nframes + SELF_SKIP_MAX));
 }
 
 static int self_range(struct dl_phdr_info *info, size_t size, void *arg)
