@@ -103,9 +103,12 @@ static uint32_t frames_keep(uint64_t *out, const uint64_t *buf, int n)
  * stack is glibc's code, without frame pointers (start_thread,
  * __libc_start_call_main): for such an r, where libunwind ended the stack
  * at most TAIL_MAX frames later, the frames after r are kept as its tail
- * once two events showed the same tail.  A walk then uses frame pointers
- * up to a good-or-bottom chain and libunwind for everything else; code
- * built without frame pointers costs one look-up more than libunwind.
+ * once three events showed the same tail.  A walk then uses frame
+ * pointers up to a good-or-bottom chain and libunwind for everything
+ * else; code built without frame pointers costs one look-up more than
+ * libunwind.  One trusted walk in CHECK_EVERY per thread is unwound by
+ * libunwind too, and an address found wrong loses its trust (a signal
+ * trampoline, whose tail is the interrupted code's, would show it).
  * The table is never emptied: code unloaded and other code loaded at the
  * same address would be taken for the old (libunwind's own cache has the
  * same blind spot between its checks).
@@ -114,8 +117,9 @@ static uint32_t frames_keep(uint64_t *out, const uint64_t *buf, int n)
 #define RA_PROBES 16
 #define TAIL_MAX 3
 #define TAILS_MAX 1024
+#define CHECK_EVERY 1024
 
-enum { RA_UNKNOWN, RA_GOOD, RA_BAD, RA_TAIL1, RA_BOTTOM };
+enum { RA_UNKNOWN, RA_GOOD, RA_BAD, RA_TAIL1, RA_TAIL2, RA_BOTTOM };
 
 struct ra_entry {
 	uint64_t addr;		/* 0: free */
@@ -177,11 +181,12 @@ static void ra_tail_seen(uint64_t r, const uint64_t *f, uint32_t n)
 	if (!e)
 		return;
 	st = __atomic_load_n(&e->state, __ATOMIC_ACQUIRE);
-	if ((st & 255) == RA_TAIL1 || (st & 255) == RA_BOTTOM) {
+	if ((st & 255) >= RA_TAIL1) {
 		const struct ra_tail *old = &tails[st >> 8];
+		uint32_t next = (st & 255) == RA_TAIL1 ? RA_TAIL2 : RA_BOTTOM;
 
 		if (old->n == n && !memcmp(old->f, f, 8u * n))
-			__atomic_store_n(&e->state, RA_BOTTOM | (st >> 8) << 8, __ATOMIC_RELEASE);
+			__atomic_store_n(&e->state, next | (st >> 8) << 8, __ATOMIC_RELEASE);
 		else
 			__atomic_store_n(&e->state, RA_BAD, __ATOMIC_RELEASE);
 		return;
@@ -211,6 +216,8 @@ static void ra_learn(const uint64_t *f, uint32_t nf, const uint64_t *u, uint32_t
 			continue;
 		}
 		/* the step from f[k] went wrong (or one side ended there) */
+		if (k + 1 >= nf && nf >= A.nframes)
+			return;	/* the walk stopped at the frame limit */
 		if (ended && nu - (k + 1) <= TAIL_MAX)
 			ra_tail_seen(f[k], u + k + 1, nu - (k + 1));
 		else if (k + 1 < nu)
@@ -254,8 +261,11 @@ static uint32_t capture_checked(uint64_t *out)
 
 	/* walked into out; kept when trusted (the common case: no copy) */
 	nf = walk_fp(out, A.nframes);
-	if (nf && (nu = walk_trusted(out, nf)))
-		return nu;
+	if (nf && (nu = walk_trusted(out, nf))) {
+		if (++T.checks & (CHECK_EVERY - 1))
+			return nu;
+		nf = nu;	/* checked: what the walk claims, tails in */
+	}
 	memcpy(f, out, 8u * nf);
 	n = unw_backtrace((void **)buf, max);
 	nu = frames_keep(out, buf, n);

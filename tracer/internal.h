@@ -353,6 +353,7 @@ struct alloc_tls {
 	uint64_t until;		/* sampling: bytes before the next sample point */
 	uint64_t rng;
 	uint64_t stack_lo, stack_hi;	/* frame-pointer walks stay inside */
+	uint32_t checks;	/* trusted frame-pointer walks (alloc-stack.c) */
 };
 extern __thread struct alloc_tls alloc_t TLS_IE HIDDEN;
 
