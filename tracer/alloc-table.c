@@ -179,6 +179,20 @@ void alloc_live_free(struct alloc_live *m)
 	}
 }
 
+/* A shard's lock: one exchange inline when free (nearly always: a shard
+ * is mostly one thread's), the waiting out of line. */
+static inline void shard_lock(int *l)
+{
+	if (likely(!__atomic_exchange_n(l, 1, __ATOMIC_ACQUIRE)))
+		return;
+	alloc_spin_lock(l);
+}
+
+static inline void shard_unlock(int *l)
+{
+	__atomic_store_n(l, 0, __ATOMIC_RELEASE);
+}
+
 /* Linear probing; entries are placed by the hash's low bits. */
 static void slot_insert(struct alloc_live_entry *v, uint32_t mask, uint64_t ptr, uint64_t val)
 {
@@ -222,10 +236,10 @@ int alloc_live_put(struct alloc_live *m, uint64_t ptr, uint32_t site, uint64_t s
 	if (!ptr || size > ALLOC_LIVE_SIZE_MAX || site >= (1u << ALLOC_LIVE_SITE_BITS))
 		return -1;
 	val = size << ALLOC_LIVE_SITE_BITS | site;
-	alloc_spin_lock(&s->lock);
+	shard_lock(&s->lock);
 	/* load at most 3/4, so a probe ends within a few slots */
 	if ((uint64_t)(s->n + 1) * 4 > (uint64_t)s->cap * 3 && shard_grow(s) < 0) {
-		alloc_spin_unlock(&s->lock);
+		shard_unlock(&s->lock);
 		return -1;
 	}
 	mask = s->cap - 1;
@@ -240,7 +254,7 @@ int alloc_live_put(struct alloc_live *m, uint64_t ptr, uint32_t site, uint64_t s
 	s->v[i].val = val;
 	s->n++;
 out:
-	alloc_spin_unlock(&s->lock);
+	shard_unlock(&s->lock);
 	return rc;
 }
 
@@ -250,15 +264,15 @@ int alloc_live_take(struct alloc_live *m, uint64_t ptr, struct alloc_live_entry 
 	struct alloc_live_shard *s = shard_of(m, ptr, h);
 	uint32_t i, j, k, mask;
 
-	alloc_spin_lock(&s->lock);
+	shard_lock(&s->lock);
 	if (!s->cap) {
-		alloc_spin_unlock(&s->lock);
+		shard_unlock(&s->lock);
 		return 0;
 	}
 	mask = s->cap - 1;
 	for (i = (uint32_t)h & mask; s->v[i].ptr != ptr; i = (i + 1) & mask)
 		if (!s->v[i].ptr) {
-			alloc_spin_unlock(&s->lock);
+			shard_unlock(&s->lock);
 			return 0;
 		}
 	*out = s->v[i];
@@ -277,7 +291,7 @@ int alloc_live_take(struct alloc_live *m, uint64_t ptr, struct alloc_live_entry 
 	s->v[i].ptr = 0;
 	s->v[i].val = 0;
 	s->n--;
-	alloc_spin_unlock(&s->lock);
+	shard_unlock(&s->lock);
 	return 1;
 }
 
