@@ -33,7 +33,8 @@
  * Taking an allowance back races with its owner raising c.  Both sides
  * write, then a full fence, then read the other's word (Dekker): the
  * owner stores c, fences, loads a; the taker stores a := c as read,
- * fences, loads c again.  Either the owner sees the lowered a (and comes
+ * fences, loads c again (for all owners at once: every store, one
+ * fence, every load).  Either the owner sees the lowered a (and comes
  * to the lock, where it is counted), or the taker sees the raised c (and
  * keeps the larger of the two as that allowance).  So (I) holds at every
  * event, and P is raised to L at the event that passes it.
@@ -125,19 +126,35 @@ static void unlock(uint32_t *l)
 	alloc_spin_unlock((int *)l);
 }
 
-/* Lowers slot u's allowance for k to what it holds (see the top). */
-static int64_t take_back(struct sonda_alloc_delta *d)
+/* Lowers the allowance for k of every owner in the mask to what it
+ * holds (see the top: all the stores, one fence, all the loads again);
+ * returns the allowances' sum.  An allowance already equal is not
+ * written: its owner's line stays where it is. */
+static int64_t take_back(const struct alloc_sites *t, uint32_t k, uint64_t mask)
 {
-	int64_t c = LOAD(&d->live_bytes), again;
+	int64_t held[64], sum = 0;
+	uint64_t m;
 
-	STORE(&d->allowed, c);
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	again = LOAD(&d->live_bytes);
-	if (again > c) {
-		STORE(&d->allowed, again);
-		c = again;
+	for (m = mask; m; m &= m - 1) {
+		struct sonda_alloc_delta *d = delta_of(slot_at(t, (uint32_t)__builtin_ctzll(m)), k);
+		int64_t c = LOAD(&d->live_bytes);
+
+		held[__builtin_ctzll(m)] = c;
+		if (LOAD(&d->allowed) != c)
+			STORE(&d->allowed, c);
 	}
-	return c;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	for (m = mask; m; m &= m - 1) {
+		struct sonda_alloc_delta *d = delta_of(slot_at(t, (uint32_t)__builtin_ctzll(m)), k);
+		int64_t c = held[__builtin_ctzll(m)], again = LOAD(&d->live_bytes);
+
+		if (again > c) {
+			STORE(&d->allowed, again);
+			c = again;
+		}
+		sum += c;
+	}
+	return sum;
 }
 
 /* With k's lock held: restores (I) after B or the caller's c rose.  me is
@@ -146,20 +163,14 @@ static void settle(const struct alloc_sites *t, uint32_t k, struct sonda_alloc_t
 {
 	struct shared sh = shared_of(t, k);
 	struct sonda_alloc_delta *md = me ? delta_of(me, k) : NULL;
-	uint64_t owners = t->threads ? __atomic_load_n(&t->hdr->threads_mask, __ATOMIC_ACQUIRE) : 0, m;
+	uint64_t owners = t->threads ? __atomic_load_n(&t->hdr->threads_mask, __ATOMIC_ACQUIRE) : 0;
 	int64_t base = LOAD(sh.live), own = md ? LOAD(&md->live_bytes) : 0;
 	int64_t others = *sh.allowed - (md ? md->allowed : 0), peak = (int64_t)LOAD(sh.peak), spare;
 	uint32_t n = (uint32_t)__builtin_popcountll(owners);
 
 	if (base + others + own > peak) {
 		/* L may be past P: make B + sum(a) equal L, then raise P */
-		others = 0;
-		for (m = owners; m; m &= m - 1) {
-			uint32_t u = (uint32_t)__builtin_ctzll(m);
-
-			if (!me || u != mine_index)
-				others += take_back(delta_of(slot_at(t, u), k));
-		}
+		others = take_back(t, k, me ? owners & ~(1ull << mine_index) : owners);
 		if (base + others + own > peak) {
 			peak = base + others + own;
 			STORE(sh.peak, (uint64_t)peak);
