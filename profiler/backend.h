@@ -68,6 +68,10 @@ struct prof_backend {
 	 * must call sample() to drain them, in ns (0: at every tick); the
 	 * loop then counts the stacks emitted as samples, not its ticks. */
 	int64_t (*drain_ns)(struct prof_engine *e);
+	/* Optional, with drain_ns: the ticks the engine's own clock took since
+	 * attach, counted as the samples (not the stacks it emitted: wall
+	 * mode reads every thread at each tick). */
+	uint64_t (*taken)(struct prof_engine *e);
 	/* Optional: samples the engine's own clock took but lost (a full ring). */
 	uint64_t (*lost)(struct prof_engine *e);
 	/* Optional (NULL): thread reads dropped as torn since attach. */

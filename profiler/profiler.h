@@ -104,6 +104,14 @@ void prof_pause_set_timeout(struct prof_pause *p, long usec);
  * of listing at every stop (0, the default); a thread started meanwhile is
  * not paused until the next listing. */
 void prof_pause_set_relist(struct prof_pause *p, long usec);
+/* With on, prof_pause_stop() sleeps in waitpid until each thread stops,
+ * instead of spinning and polling until the timeout: for a sampler that
+ * runs on the CPU of the threads it stops, which must give that CPU up
+ * for them to stop.  The timeout is then the caller's: a signal it has
+ * set to arrive (handled, without SA_RESTART) ends the wait, and the
+ * threads not stopped by then are late.  Off by default (a sampler on
+ * another CPU sees a stop sooner by polling than by being woken). */
+void prof_pause_set_blocking(struct prof_pause *p, int on);
 /* Threads that did not stop in time at the last prof_pause_stop(). */
 size_t prof_pause_late(const struct prof_pause *p);
 /* For stopped thread i: how many earlier stops it was late for (still
@@ -116,6 +124,9 @@ unsigned prof_pause_missed(const struct prof_pause *p, size_t i);
  * of memory (Python), and wall mode when idle threads are dropped anyway.
  * Off by default. */
 void prof_pause_skip_sleepers(struct prof_pause *p, int on);
+/* The reader found tid running (not in a system call) at the last stop:
+ * the next stop interrupts it without reading whether it sleeps. */
+void prof_pause_note_running(struct prof_pause *p, pid_t tid);
 /* Threads left alone as asleep at the last stop. */
 size_t prof_pause_skipped(const struct prof_pause *p);
 /* Threads that were late at the last stop: polls them and detaches those

@@ -35,11 +35,13 @@ struct pause_thread {
 struct stat_fd {
 	pid_t tid;
 	int fd;
+	int running;	/* found running at its last stop: stop it unasked */
 };
 
 struct prof_pause {
 	pid_t pid;
 	long timeout_us;
+	int blocking;		/* wait for stops asleep (prof_pause_set_blocking) */
 	int exit_status;
 	struct prof_tids tids;
 	struct pause_thread *th;	/* seized threads */
@@ -74,8 +76,25 @@ static int stat_fd_of(struct prof_pause *p, pid_t tid)
 	if (fd < 0)
 		return -1;
 	p->fds[p->nfds].tid = tid;
+	p->fds[p->nfds].running = 0;
 	p->fds[p->nfds++].fd = fd;
 	return fd;
+}
+
+static struct stat_fd *stat_entry(struct prof_pause *p, pid_t tid)
+{
+	for (size_t i = 0; i < p->nfds; i++)
+		if (p->fds[i].tid == tid)
+			return &p->fds[i];
+	return NULL;
+}
+
+void prof_pause_note_running(struct prof_pause *p, pid_t tid)
+{
+	struct stat_fd *f = stat_entry(p, tid);
+
+	if (f)
+		f->running = 1;
 }
 
 /* Closes the stat files of threads that are gone (not in p->tids). */
@@ -97,15 +116,24 @@ static void sweep_fds(struct prof_pause *p)
 }
 
 /* 1 when the thread sleeps in the kernel (S, D): it runs no user code
- * until woken, so its memory holds still without an interrupt. */
+ * until woken, so its memory holds still without an interrupt.  A thread
+ * that was running at its last stop is taken as running still, unread:
+ * computing threads are the common case, and the read costs more than
+ * the interrupt saves the rare one that went to sleep since. */
 static int is_asleep(struct prof_pause *p, pid_t tid)
 {
 	char buf[256], *s;
 	int fd = stat_fd_of(p, tid);
+	struct stat_fd *f;
 	ssize_t n;
 
 	if (fd < 0)
 		return 0;
+	f = stat_entry(p, tid);
+	if (f && f->running) {
+		f->running = 0;
+		return 0;
+	}
 	n = pread(fd, buf, sizeof(buf) - 1, 0);
 	if (n <= 0)
 		return 0;
@@ -241,15 +269,16 @@ static int is_stop_signal(int sig)
 	return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
 }
 
-/* One waitpid(WNOHANG) on thread i.  Returns 1 when it changed state
- * (stopped or gone, in which case it was removed), 0 when still running. */
-static int poll_thread(struct prof_pause *p, size_t i)
+/* One waitpid on thread i, WNOHANG unless block.  Returns 1 when it
+ * changed state (stopped or gone, in which case it was removed), 0 when
+ * still running (or the blocking wait was cut short by a signal). */
+static int wait_thread(struct prof_pause *p, size_t i, int block)
 {
 	struct pause_thread *t = &p->th[i];
 	int st, r;
 
-	r = waitpid(t->tid, &st, __WALL | WNOHANG);
-	if (r == 0)
+	r = waitpid(t->tid, &st, __WALL | (block ? 0 : WNOHANG));
+	if (r == 0 || (r < 0 && errno == EINTR))
 		return 0;
 	if (r < 0) {
 		/* ECHILD: no longer our tracee (it exited and someone reaped it). */
@@ -275,6 +304,11 @@ static int poll_thread(struct prof_pause *p, size_t i)
 	return 1;
 }
 
+static int poll_thread(struct prof_pause *p, size_t i)
+{
+	return wait_thread(p, i, 0);
+}
+
 static void pause_briefly(int64_t waited_ns)
 {
 	/* Spin briefly: a thread running on another CPU stops within
@@ -291,10 +325,40 @@ static void pause_briefly(int64_t waited_ns)
 	}
 }
 
+/* Blocking waits: this thread sleeps until each thread stops, so the CPU
+ * it shares with the target goes to the target at once (a spinning or
+ * polling sampler would keep it from stopping).  A signal ends the wait:
+ * the threads not stopped by then are late. */
+static void wait_all_asleep(struct prof_pause *p)
+{
+	for (size_t i = 0; i < p->nth;) {
+		size_t before = p->nth;
+
+		if (p->th[i].state != TH_INTERRUPTED) {
+			i++;
+			continue;
+		}
+		if (!wait_thread(p, i, 1) && p->nth == before)
+			break;	/* cut short by the caller's signal: the rest are late */
+		if (p->nth == before)
+			i++;
+	}
+}
+
+void prof_pause_set_blocking(struct prof_pause *p, int on)
+{
+	p->blocking = on;
+}
+
 /* Waits until no thread is still stopping, or the deadline. */
 static void wait_all(struct prof_pause *p)
 {
 	int64_t start = now_ns(), deadline = start + (int64_t)p->timeout_us * 1000;
+
+	if (p->blocking) {
+		wait_all_asleep(p);
+		return;
+	}
 
 	for (;;) {
 		size_t pending = 0;
@@ -483,6 +547,7 @@ void prof_pause_free(struct prof_pause *p)
 		 * can detach them; if they never stop, our exit detaches them. */
 		long saved = p->timeout_us;
 
+		p->blocking = 0;	/* no caller's signal will come now: poll */
 		p->timeout_us = 100000;
 		wait_all(p);
 		p->timeout_us = saved;

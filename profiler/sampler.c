@@ -305,7 +305,9 @@ static void sample_target(struct prof_sampler *s, struct prof_target *t, int64_t
 		prof_pause_resume(t->pause);
 	/* An engine on its own clock delivers any number of samples per
 	 * call: count what the store got, not the calls. */
-	if (t->be->drain_ns)
+	if (t->be->taken)
+		t->samples = t->be->taken(t->e);
+	else if (t->be->drain_ns)
 		t->samples += s->emit.kept;
 	if (t->be->lost)
 		t->lost = t->be->lost(t->e);

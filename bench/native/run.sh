@@ -20,11 +20,19 @@
 #    --mode cpu at 100 Hz and under --mode wall at 1 kHz; the ratio of the
 #    medians of ROUNDS runs each (default 5, interleaved), of wall time
 #    and of the target's own CPU time.
+# 4. Floor.  What one ptrace stop and resume costs a computing target at
+#    HZ with nothing else done, from its own CPU and from another
+#    (bench/native/roundtrip.c, FLOOR_ROUNDS runs each, default 3): the
+#    least wall mode can cost on this machine.
+#
+# ONLY=slowdown (or shares, floor, cpu) runs that section alone.
 set -eu
 BUILDDIR=$(cd "${1:-.}" && pwd)
 SECS=${2:-10}
 HZ=${3:-1000}
 ROUNDS=${ROUNDS:-5}
+FLOOR_ROUNDS=${FLOOR_ROUNDS:-3}
+ONLY=${ONLY:-}
 WORK=${WORK:-300}
 HERE=$(cd "$(dirname "$0")" && pwd)
 SRC=$HERE/../../tests/fixtures/native/target.c
@@ -34,11 +42,15 @@ TPID=
 trap '[ -n "$TPID" ] && kill $TPID 2>/dev/null; rm -rf "$W"' EXIT
 cd "$W"
 
-command -v perf >/dev/null || { echo "perf not installed (apt-get install linux-perf)"; exit 1; }
+want() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
+if want cpu; then
+	command -v perf >/dev/null || { echo "perf not installed (apt-get install linux-perf)"; exit 1; }
+fi
 [ -x "$SONDA" ] || { echo "build first: make"; exit 1; }
 gcc -O2 -g -fomit-frame-pointer -pthread -o nofp "$SRC"
 gcc -O2 -g -fno-omit-frame-pointer -pthread -o fp "$SRC"
 gcc -O2 -g -pthread -o shares "$HERE/shares.c"
+gcc -O2 -o roundtrip "$HERE/roundtrip.c"
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min) on $(nproc) CPUs"
 
 # CPU seconds (user + system) of a command and its children.
@@ -109,10 +121,13 @@ bench_target() {
 
 chain="main f1 f2 f3 f4 f5 f6 f7 f8 f9 f10 f11 f12"
 deep="main"; for i in $(seq 1 30); do deep="$deep d$i"; done
+if want cpu; then
 bench_target "12-deep chain, -fomit-frame-pointer" nofp chain "$chain"
 bench_target "12-deep chain, -fno-omit-frame-pointer" fp chain "$chain"
 bench_target "30-deep stack of 9 KB frames" nofp deep "$deep"
+fi
 
+if want shares; then
 echo
 WSECS=$SECS
 echo "== wall mode shares of the main thread ($WSECS s at 1 kHz, --idle; load $(cut -d' ' -f1 /proc/loadavg))"
@@ -128,7 +143,9 @@ awk -F, -v tc="$tc" -v tb="$tb" -v ts="$ts" '
 		ec = c - tc; eb = b - tb; es = s - ts
 		m = ec < 0 ? -ec : ec; if ((eb < 0 ? -eb : eb) > m) m = eb < 0 ? -eb : eb; if ((es < 0 ? -es : es) > m) m = es < 0 ? -es : es
 		printf "wall share errors (points): compute %+.1f, blocked %+.1f, asleep %+.1f; worst %.1f\n", ec, eb, es, m }' wall.csv
+fi
 
+if want slowdown; then
 echo
 echo "== slowdown of a fixed work ($WORK rounds, median of $ROUNDS runs each, interleaved; load $(cut -d' ' -f1 /proc/loadavg))"
 : >alone.txt; : >cpu.txt; : >wall.txt
@@ -143,3 +160,11 @@ awk -v aw="$(med alone.txt 1)" -v ac="$(med alone.txt 2)" -v cw="$(med cpu.txt 1
 	printf "alone: %.3f s wall, %.3f s CPU\n", aw, ac
 	printf "slowdown cpu mode @100 Hz: wall %+.1f%%, target CPU %+.1f%%\n", 100 * (cw / aw - 1), 100 * (cc / ac - 1)
 	printf "slowdown wall mode @1 kHz: wall %+.1f%%, target CPU %+.1f%%\n", 100 * (ww / aw - 1), 100 * (wc / ac - 1) }'
+fi
+
+if want floor; then
+echo
+echo "== floor: one ptrace stop and resume per tick at $HZ Hz, nothing else done ($FLOOR_ROUNDS runs each; load $(cut -d' ' -f1 /proc/loadavg))"
+./roundtrip "$HZ" "$FLOOR_ROUNDS" "$WORK" apart
+./roundtrip "$HZ" "$FLOOR_ROUNDS" "$WORK" shared | tail -n +4
+fi

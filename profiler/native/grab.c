@@ -65,17 +65,32 @@ static struct prof_grab_thread *slot(struct prof_grab *g)
 
 		if (!t)
 			return NULL;
-		for (size_t i = g->cap; i < nc; i++)
+		for (size_t i = g->cap; i < nc; i++) {
 			t[i].stack = NULL;
+			t[i].cap = 0;
+		}
 		g->t = t;
 		g->cap = nc;
 	}
-	if (!g->t[g->n].stack && !(g->t[g->n].stack = malloc(PROF_GRAB_STACK)))
-		return NULL;
 	return &g->t[g->n++];
 }
 
-static struct prof_grab_want *want_of(struct prof_grab *g, pid_t tid)
+/* Room for len bytes of stack in t (slots of a batch keep what they had). */
+static int room(struct prof_grab_thread *t, size_t len)
+{
+	uint8_t *b;
+
+	if (t->cap >= len)
+		return 0;
+	b = realloc(t->stack, len);
+	if (!b)
+		return -1;
+	t->stack = b;
+	t->cap = len;
+	return 0;
+}
+
+static struct prof_grab_want *want_of(const struct prof_grab *g, pid_t tid)
 {
 	for (size_t i = 0; i < g->nwant; i++)
 		if (g->want[i].tid == tid)
@@ -106,9 +121,15 @@ void prof_grab_note(struct prof_grab *g, pid_t tid, size_t depth)
 
 void prof_grab_take(struct prof_grab *g, struct prof_pause *pp, pid_t pid, int keep_idle)
 {
+	g->n = 0;
+	prof_grab_add(g, g, pp, pid, keep_idle, 0);
+}
+
+void prof_grab_add(struct prof_grab *g, const struct prof_grab *wants, struct prof_pause *pp,
+		   pid_t pid, int keep_idle, int64_t mono_ns)
+{
 	size_t n = prof_pause_count(pp);
 
-	g->n = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct user_regs_struct u;
 		struct prof_grab_thread *t;
@@ -117,6 +138,7 @@ void prof_grab_take(struct prof_grab *g, struct prof_pause *pp, pid_t pid, int k
 			continue;
 		t->tid = prof_pause_tid(pp, i);
 		t->weight = 1 + prof_pause_missed(pp, i);
+		t->mono_ns = mono_ns;
 		regs_from_user(&t->regs, &u);
 		t->state = (blocked_in_syscall(&u) || prof_pause_group_stopped(pp, i))
 				   ? STORE_STATE_IDLE
@@ -128,10 +150,14 @@ void prof_grab_take(struct prof_grab *g, struct prof_pause *pp, pid_t pid, int k
 		{
 			/* Threads not seen before get the whole copy; thread ids
 			 * gone since are forgotten when the table is full. */
-			const struct prof_grab_want *w = want_of(g, t->tid);
+			const struct prof_grab_want *w = want_of(wants, t->tid);
+			size_t len = w ? w->len : PROF_GRAB_STACK;
 
-			t->len = copy_stack(pid, t->regs.r[PROF_REG_SP], t->stack,
-					    w ? w->len : PROF_GRAB_STACK);
+			if (room(t, len) < 0) {
+				g->n--;
+				continue;
+			}
+			t->len = copy_stack(pid, t->regs.r[PROF_REG_SP], t->stack, len);
 		}
 	}
 }

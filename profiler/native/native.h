@@ -254,6 +254,8 @@ struct prof_grab_thread {
 	struct prof_regs regs;
 	size_t len;
 	uint8_t *stack;
+	size_t cap;		/* bytes allocated at stack */
+	int64_t mono_ns;	/* when taken (CLOCK_MONOTONIC) */
 };
 struct prof_grab_want {
 	pid_t tid;
@@ -266,10 +268,38 @@ struct prof_grab {
 	size_t nwant, capwant;
 };
 void prof_grab_take(struct prof_grab *g, struct prof_pause *pp, pid_t pid, int keep_idle);
+/* The same, appended to g (which keeps what it had), copying as much
+ * stack as wants notes, each thread marked taken at mono_ns. */
+void prof_grab_add(struct prof_grab *g, const struct prof_grab *wants, struct prof_pause *pp,
+		   pid_t pid, int keep_idle, int64_t mono_ns);
 /* The last unwind of tid read depth bytes above SP: copy about that much
  * (and a margin) next time, so the thread is held no longer than needed. */
 void prof_grab_note(struct prof_grab *g, pid_t tid, size_t depth);
 void prof_grab_free(struct prof_grab *g);
+/* ticker.c: wall mode's stopping thread, at rate_hz on the target's CPU.
+ * It fills the batch it was given (first); prof_ticker_swap() hands it
+ * another, empty one and returns the full one, with what happened since. */
+struct prof_ticker;
+struct prof_ticker_news {
+	int gone;		/* the target exited: the batch holds its last reads */
+	uint64_t errors;	/* failed stops since the last swap */
+	char last_error[160];
+};
+struct prof_ticker *prof_ticker_start(pid_t pid, double rate_hz, int keep_idle,
+				      struct prof_grab *first, char *err, size_t errlen);
+struct prof_grab *prof_ticker_swap(struct prof_ticker *k, struct prof_grab *empty,
+				   struct prof_ticker_news *news);
+/* What the unwind of a read of tid needed: see prof_grab_note(). */
+void prof_ticker_note(struct prof_ticker *k, pid_t tid, size_t depth);
+/* Ticks taken (every thread read) since the start. */
+uint64_t prof_ticker_taken(struct prof_ticker *k);
+/* Ticks not taken: slept through (a loaded machine) or not drained. */
+uint64_t prof_ticker_lost(struct prof_ticker *k);
+/* The target's wait status when the thread reaped its exit, else -1. */
+int prof_ticker_exit_status(struct prof_ticker *k);
+/* Joins the thread (every target thread let go); returns the batch it had. */
+struct prof_grab *prof_ticker_stop(struct prof_ticker *k);
+
 /* wall.c: prof_pause_new, checked once for permission; a long stop
  * timeout for a one-off read (o->rate_hz 0). */
 struct prof_pause *prof_nat_pause_new(pid_t pid, const struct prof_options *o, char *err,

@@ -10,15 +10,56 @@
 
 struct prof_engine {
 	struct prof_nat nat;
-	struct prof_pause *pause;
+	struct prof_pause *pause;	/* a one-off read (no rate): paused here */
 	int idle;
 	struct prof_grab grab;
+	/* Recording (a rate): the stopping thread, filling one batch while
+	 * the other is unwound here. */
+	struct prof_ticker *ticker;
+	struct prof_grab batch[2];
+	struct prof_grab *spare;
 };
+
+static void emit_grab(struct prof_engine *e, const struct prof_grab_thread *t,
+		      prof_emit_fn emit, void *ctx)
+{
+	e->nat.weight = t->weight;
+	e->nat.mono_ns = t->mono_ns;
+	prof_nat_emit(&e->nat, t->tid, t->state, &t->regs, t->stack, t->len, NULL, 0, emit, ctx);
+	e->nat.weight = 0;
+	e->nat.mono_ns = 0;
+}
+
+/* Unwinds what the stopping thread read since the last call. */
+static int wall_drain(struct prof_engine *e, prof_emit_fn emit, void *ctx, char *err,
+		      size_t errlen)
+{
+	struct prof_ticker_news news;
+	struct prof_grab *g = prof_ticker_swap(e->ticker, e->spare, &news);
+
+	for (size_t i = 0; i < g->n; i++) {
+		emit_grab(e, &g->t[i], emit, ctx);
+		prof_ticker_note(e->ticker, g->t[i].tid, prof_unwind_depth(e->nat.unw));
+	}
+	g->n = 0;
+	e->spare = g;
+	if (news.gone)
+		return -ESRCH;
+	if (news.errors) {
+		snprintf(err, errlen, "%s", news.last_error);
+		return -1;
+	}
+	return 0;
+}
 
 static int wall_sample(struct prof_engine *e, prof_emit_fn emit, void *ctx, char *err,
 		       size_t errlen)
 {
-	int rc = prof_pause_stop(e->pause, err, errlen);
+	int rc;
+
+	if (e->ticker)
+		return wall_drain(e, emit, ctx, err, errlen);
+	rc = prof_pause_stop(e->pause, err, errlen);
 
 	if (rc == -ESRCH)
 		return -ESRCH;
@@ -41,12 +82,9 @@ static int wall_sample(struct prof_engine *e, prof_emit_fn emit, void *ctx, char
 		 * read when it stops, at a later tick: its sample stands for
 		 * the ticks it missed too, or computing threads would lose
 		 * exactly the ticks they spent waiting to run. */
-		e->nat.weight = t->weight;
-		prof_nat_emit(&e->nat, t->tid, t->state, &t->regs, t->stack, t->len, NULL, 0, emit,
-			      ctx);
+		emit_grab(e, t, emit, ctx);
 		prof_grab_note(&e->grab, t->tid, prof_unwind_depth(e->nat.unw));
 	}
-	e->nat.weight = 0;
 	if (e->grab.nwant > 4096)
 		e->grab.nwant = 0;	/* many threads came and went: start over */
 	return 0;
@@ -95,19 +133,22 @@ static int wall_attach(struct prof_engine **ep, pid_t pid, const struct prof_opt
 		return -1;
 	}
 	if (o && o->rate_hz > 0) {
-		long half_us = (long)(500000.0 / o->rate_hz);
-
-		/* A thread that cannot stop within half a tick is read at a
-		 * later one (its weight counts the ticks it missed), not waited
-		 * for: waiting would make the loop skip ticks, and those are the
-		 * ticks a computing thread spends waiting for a CPU. */
-		prof_pause_set_timeout(e->pause, half_us < 100 ? 100 : half_us > 20000 ? 20000 : half_us);
-		/* New threads are found within 10 ms, not listed at each tick. */
-		prof_pause_set_relist(e->pause, 10000);
+		/* Permission checked: from now on the stopping thread pauses
+		 * (ptrace ties each tracee to the thread that seized it). */
+		prof_pause_free(e->pause);
+		e->pause = NULL;
+		e->spare = &e->batch[1];
+		e->ticker = prof_ticker_start(pid, o->rate_hz, e->idle, &e->batch[0], err, errlen);
+		if (!e->ticker) {
+			prof_nat_fini(&e->nat);
+			free(e);
+			return -1;
+		}
+	} else {
+		/* Without --idle a sleeping thread would be dropped anyway:
+		 * leave it asleep rather than wake it to read it. */
+		prof_pause_skip_sleepers(e->pause, !e->idle);
 	}
-	/* Without --idle a sleeping thread would be dropped anyway: leave
-	 * it asleep rather than wake it to read it. */
-	prof_pause_skip_sleepers(e->pause, !e->idle);
 	*ep = e;
 	return 0;
 }
@@ -121,6 +162,10 @@ static void wall_detach(struct prof_engine *e)
 {
 	if (!e)
 		return;
+	if (e->ticker)
+		prof_ticker_stop(e->ticker);
+	prof_grab_free(&e->batch[0]);
+	prof_grab_free(&e->batch[1]);
 	prof_pause_free(e->pause);
 	prof_grab_free(&e->grab);
 	prof_nat_fini(&e->nat);
@@ -129,7 +174,25 @@ static void wall_detach(struct prof_engine *e)
 
 static int wall_exit_status(struct prof_engine *e)
 {
-	return prof_pause_exit_status(e->pause);
+	return e->ticker ? prof_ticker_exit_status(e->ticker) : prof_pause_exit_status(e->pause);
+}
+
+/* The sampling loop calls in this often to unwind what the stopping
+ * thread read: rarely enough that its wake-ups cost little, often enough
+ * that a batch stays small. */
+static int64_t wall_drain_ns(struct prof_engine *e)
+{
+	return e->ticker ? 10000000 : 0;
+}
+
+static uint64_t wall_taken(struct prof_engine *e)
+{
+	return e->ticker ? prof_ticker_taken(e->ticker) : 0;
+}
+
+static uint64_t wall_lost(struct prof_engine *e)
+{
+	return e->ticker ? prof_ticker_lost(e->ticker) : 0;
 }
 
 const struct prof_backend prof_backend_wall = {
@@ -138,5 +201,8 @@ const struct prof_backend prof_backend_wall = {
 	.describe = wall_describe,
 	.sample = wall_sample,
 	.detach = wall_detach,
+	.drain_ns = wall_drain_ns,
+	.taken = wall_taken,
+	.lost = wall_lost,
 	.exit_status = wall_exit_status,
 };

@@ -93,6 +93,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	if (once)
+		o.rate_hz = 0;	/* one read, like sonda dump: paused in this thread */
 	if (!o.pid && optind < argc) {
 		/* Launch: like the sampler, attach once the command runs. */
 		char self[4096], exe[4096], path[64];
