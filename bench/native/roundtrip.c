@@ -23,7 +23,7 @@
  * excess over alone per tick in microseconds (wall, CPU, waiting for a
  * CPU, stopped); this process's median times from the interrupt to the
  * stop being seen and from the stop to the resume returning; its own CPU
- * per tick.
+ * per tick; the child's moves between CPUs.
  */
 #define _GNU_SOURCE
 #include <elf.h>
@@ -70,7 +70,8 @@ static void child(int fd, long rounds)
 	int64_t t0 = now_ns();
 	struct rusage ru;
 	unsigned long long run = 0, delay = 0;
-	double t[4];
+	double t[5];
+	char line[256];
 	FILE *f;
 
 	for (long r = 0; r < rounds; r++)
@@ -89,6 +90,14 @@ static void child(int fd, long rounds)
 		fclose(f);
 	t[2] = delay / 1e9;
 	t[3] = t[0] - run / 1e9 - delay / 1e9;
+	/* Moves between CPUs: whether the scheduler keeps it where it was. */
+	t[4] = 0;
+	f = fopen("/proc/thread-self/sched", "r");
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "se.nr_migrations", 16) && strchr(line, ':'))
+			t[4] = atof(strchr(line, ':') + 1);
+	if (f)
+		fclose(f);
 	if (write(fd, t, sizeof(t)) != sizeof(t))
 		_exit(1);
 	_exit(0);
@@ -132,7 +141,7 @@ static int stop_one(pid_t tid)
 }
 
 struct run {
-	double wall, cpu, rqwait, stopped;	/* the child's */
+	double wall, cpu, rqwait, stopped, moves;	/* the child's */
 	double stop_us, resume_us;	/* tracer's medians per tick */
 	double tracer_us;		/* tracer's CPU per tick */
 	long ticks;
@@ -234,7 +243,7 @@ static int run_once(enum way w, int shared, long hz, long rounds, struct run *ou
 	if (w == ALONE || w == CONT || w == DETACH || w == READ)
 		while (waitpid(pid, &st, __WALL) == pid && !WIFEXITED(st) && !WIFSIGNALED(st))
 			ptrace(PTRACE_CONT, pid, 0, 0);	/* an interrupt left pending */
-	double t[4] = {0, 0, 0, 0};
+	double t[5] = {0, 0, 0, 0, 0};
 
 	getrusage(RUSAGE_THREAD, &r1);
 	out->tracer_us = out->ticks ? ((r1.ru_utime.tv_sec - r0.ru_utime.tv_sec) * 1e6 +
@@ -243,12 +252,13 @@ static int run_once(enum way w, int shared, long hz, long rounds, struct run *ou
 				       (r1.ru_stime.tv_usec - r0.ru_stime.tv_usec)) / out->ticks : 0;
 
 	if (read(p[0], t, sizeof(t)) != sizeof(t))
-		t[0] = t[1] = t[2] = t[3] = 0;
+		t[0] = t[1] = t[2] = t[3] = t[4] = 0;
 	close(p[0]);
 	out->wall = t[0];
 	out->cpu = t[1];
 	out->rqwait = t[2];
 	out->stopped = t[3];
+	out->moves = t[4];
 	out->stop_us = median(stops, ns);
 	out->resume_us = median(resumes, ns);
 	return 0;
@@ -262,7 +272,7 @@ int main(int argc, char **argv)
 	long work = argc > 3 ? atol(argv[3]) : 300;
 	const char *only = argc > 4 ? argv[4] : NULL;
 	struct sched_param sp = {.sched_priority = 1};
-	static double v[3][NWAYS][7][64];
+	static double v[3][NWAYS][8][64];
 	long ticks[3][NWAYS] = {{0}};
 
 	if (hz <= 0 || rounds <= 0 || rounds > 64 || work <= 0) {
@@ -287,13 +297,15 @@ int main(int argc, char **argv)
 				v[sh][w][4][r] = o.stop_us;
 				v[sh][w][5][r] = o.resume_us;
 				v[sh][w][6][r] = o.tracer_us;
+				v[sh][w][7][r] = o.moves;
 				ticks[sh][w] += o.ticks;
 			}
 	printf("%ld Hz, %ld rounds of %ld units each way, interleaved; medians; the child's\n"
 	       "excess over alone per tick in us: wall, CPU, waiting for a CPU, stopped\n",
 	       hz, rounds, work);
-	printf("%-7s %-12s %7s %7s %7s %7s %7s %7s %8s %9s %9s\n", "cpus", "way", "wall s", "cpu s",
-	       "wall/t", "cpu/t", "rqwait", "stopped", "stop us", "resume us", "tracer/t");
+	printf("%-7s %-12s %7s %7s %7s %7s %7s %7s %8s %9s %9s %6s\n", "cpus", "way", "wall s",
+	       "cpu s", "wall/t", "cpu/t", "rqwait", "stopped", "stop us", "resume us", "tracer/t",
+	       "moves");
 	for (int sh = 0; sh < 3; sh++) {
 		double a[4];
 
@@ -309,8 +321,9 @@ int main(int argc, char **argv)
 			printf("%-7s %-12s %7.3f %7.3f", placements[sh], names[w], m[0], m[1]);
 			for (int k = 0; k < 4; k++)
 				printf(" %7.1f", t ? 1e6 * (m[k] - a[k]) / t : 0);
-			printf(" %8.1f %9.1f %9.1f\n", median(v[sh][w][4], rounds),
-			       median(v[sh][w][5], rounds), median(v[sh][w][6], rounds));
+			printf(" %8.1f %9.1f %9.1f %6.0f\n", median(v[sh][w][4], rounds),
+			       median(v[sh][w][5], rounds), median(v[sh][w][6], rounds),
+			       median(v[sh][w][7], rounds));
 		}
 	}
 	return 0;
