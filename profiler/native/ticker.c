@@ -200,6 +200,20 @@ static int wait_tick(struct prof_ticker *k, struct prof_pause *pp, sig_atomic_t 
 	return atomic_load(&k->stop) ? -1 : 0;
 }
 
+/* The kernel tells a tracer of each of its tracees' stops with SIGCHLD
+ * to the tracing thread.  Blocked there (the sampling thread blocks it,
+ * and this thread inherits that), it goes to another thread of sonda,
+ * which the kernel wakes for it at every tick, on any CPU, the target's
+ * too; unblocked, its default action (ignore) drops it as it is sent. */
+static void unblock_sigchld(void)
+{
+	sigset_t chld;
+
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	pthread_sigmask(SIG_UNBLOCK, &chld, NULL);
+}
+
 static void note_gone(struct prof_ticker *k, struct prof_pause *pp)
 {
 	pthread_mutex_lock(&k->mu);
@@ -286,6 +300,7 @@ static void *ticker_main(void *arg)
 	 * it asleep rather than wake it to read it. */
 	prof_pause_skip_sleepers(pp, !k->keep_idle);
 	pthread_setname_np(pthread_self(), "sonda-stop");
+	unblock_sigchld();
 	raise_priority();
 	place(k, &placed);
 	for (unsigned n = 0; !atomic_load(&k->stop); n++) {
