@@ -137,7 +137,7 @@ static int64_t jitter(uint64_t *seed, int64_t period)
  * rest of a tick, and a phase kept for a few milliseconds still meets a
  * periodic target at every phase over a recording. */
 #define TICK_SIGNAL (SIGRTMAX - 3)
-#define REPHASE 16
+#define REPHASE 32
 
 static _Thread_local volatile sig_atomic_t ticks_fired;
 
