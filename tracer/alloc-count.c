@@ -223,7 +223,9 @@ static __attribute__((noinline)) int slot_grow(const struct alloc_sites *t, stru
 		hi = (end + GROW_AHEAD - 1) & ~(uintptr_t)(GROW_AHEAD - 1);
 		if (hi > (uintptr_t)me + t->hdr->thread_size)
 			hi = (uintptr_t)me + t->hdr->thread_size;
-		if (t->reserve && t->reserve((const void *)lo, hi - lo) < 0)
+		/* short of room: the delta alone */
+		if (t->reserve && t->reserve((const void *)lo, hi - lo) < 0 &&
+		    t->reserve((const void *)lo, (hi = end) - lo) < 0)
 			return -1;
 		mine_ready = hi;
 	}

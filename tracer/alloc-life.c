@@ -72,6 +72,10 @@ static int start(uint32_t nframes, uint64_t mean)
 	alloc_sites_threads(&A.sites, (unsigned char *)h + h->snaps_off + h->snaps_size, SONDA_ALLOC_THREADS,
 			    (uint32_t)SONDA_ALLOC_THREAD_BYTES);
 	A.sites.reserve = region_reserve;
+	/* the overflow site takes events on the hot path: its page first */
+	if (region_reserve(A.sites.entries, 4096) < 0)
+		return -1;
+	A.sites.ready = 4096;
 	alloc_thread_key();
 	if (mean && alloc_pool_init(POOL_BYTES) < 0)
 		return -1;
@@ -96,6 +100,11 @@ HIDDEN void sonda__alloc_attach(unsigned char *base, struct sonda_section *sec, 
 	const char *on = getenv("SONDA_ALLOC");
 
 	T.guard = 1;
+	region_base = base;
+	if (region_reserve(h, 4096) < 0) {	/* no room: no tracking */
+		T.guard = 0;
+		return;
+	}
 	memset(h, 0, sizeof(*h));
 	h->magic = SONDA_ALLOC_MAGIC;
 	h->header_size = sizeof(*h);
@@ -103,7 +112,6 @@ HIDDEN void sonda__alloc_attach(unsigned char *base, struct sonda_section *sec, 
 	h->snaps_off = 4096 + (uint64_t)SONDA_ALLOC_SITE_BYTES;
 	h->snaps_size = SONDA_ALLOC_SNAP_BYTES;
 	A.hdr = h;
-	region_base = base;
 	A.snaps = (unsigned char *)h + h->snaps_off;
 	A.mono0 = mono0;
 	A.attached = 1;

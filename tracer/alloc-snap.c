@@ -53,7 +53,8 @@ HIDDEN int alloc_snap_take(const char *label)
 	used = __atomic_load_n(&h->sites_used, __ATOMIC_ACQUIRE);
 	at = h->snaps_used;
 	need = sizeof(*r) + (uint64_t)used * sizeof(struct sonda_alloc_snap_site);
-	if (at + need > h->snaps_size) {
+	if (at + need > h->snaps_size ||
+	    (A.sites.reserve && A.sites.reserve(A.snaps + at, need) < 0)) {
 		__atomic_fetch_add(&h->snaps_dropped, 1, __ATOMIC_RELAXED);
 		rc = -1;
 		goto out;

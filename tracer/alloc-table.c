@@ -8,6 +8,7 @@
 #include "tracer/internal.h"
 
 #define LIVE_FIRST_SLOTS 256	/* 4 KiB: one page per shard at first */
+#define SITES_AHEAD (64 * 1024)	/* site entries given memory at a time */
 
 void alloc_spin_lock(int *l)
 {
@@ -91,6 +92,18 @@ static uint32_t site_append(struct alloc_sites *t, uint32_t slot, uint64_t hash,
 
 	if (i >= h->sites_max)
 		return 0;
+	/* the entry's page gets its memory here, not at the hot path's first write */
+	if (t->reserve && (uint64_t)(i + 1) * h->site_size > t->ready) {
+		uint64_t hi = ((uint64_t)(i + 1) * h->site_size + SITES_AHEAD - 1) & ~(uint64_t)(SITES_AHEAD - 1);
+
+		if (hi > (uint64_t)h->sites_max * h->site_size)
+			hi = (uint64_t)h->sites_max * h->site_size;
+		/* short of room: the entry alone */
+		if (t->reserve(t->entries + t->ready, hi - t->ready) < 0 &&
+		    t->reserve(t->entries + t->ready, (hi = (uint64_t)(i + 1) * h->site_size) - t->ready) < 0)
+			return 0;
+		t->ready = hi;
+	}
 	s = alloc_site(t, i);
 	s->hash = hash;
 	s->nframes = n;

@@ -325,6 +325,7 @@ struct alloc_sites {
 	 * a full tmpfs is SIGBUS); -1 when there is no room.  NULL: nothing
 	 * to give. */
 	int (*reserve)(const void *p, uint64_t len);
+	uint64_t ready;		/* bytes of entries given memory (with lock) */
 	uint32_t *index;	/* site index, 0 = empty (site 0 is never indexed) */
 	uint32_t mask;		/* index slots - 1 */
 	int lock;		/* held while a site is appended */
