@@ -26,9 +26,14 @@ static uint64_t watch_armed(void *ctx, pid_t tid)
 	return prof_perf_watch_id(ctx, tid);
 }
 
-static int watch_fired(void *ctx, pid_t tid)
+static int64_t watch_count(void *ctx, pid_t tid)
 {
-	return prof_perf_watch_fired(ctx, tid);
+	return prof_perf_watch_count(ctx, tid);
+}
+
+static int watch_state(void *ctx, pid_t tid, uint64_t addr, int64_t when)
+{
+	return prof_perf_watch_state(ctx, tid, addr, when);
 }
 
 static int cpu_attach(struct prof_engine **ep, pid_t pid, const struct prof_options *o, char *err,
@@ -58,7 +63,8 @@ static int cpu_attach(struct prof_engine **ep, pid_t pid, const struct prof_opti
 	 * watchpoint says they stand (SONDA_OUTER=live: read every time). */
 	if (!getenv("SONDA_OUTER") || strcmp(getenv("SONDA_OUTER"), "live"))
 		prof_unwind_watch(e->nat.unw, &(struct prof_watch_ops){watch_arm, watch_armed,
-									watch_fired, e->perf});
+									watch_count, watch_state,
+									e->perf});
 	/* Kernel names are loaded at the first kernel frame (listing
 	 * /proc/kallsyms costs tens of ms; a program that stays in user
 	 * space never needs it).  The rings hold far more than that. */

@@ -167,16 +167,19 @@ size_t prof_unwind_depth(const struct prof_unwinder *u);
 /* The outer frames of deep stacks kept between samples, guarded by a
  * watchpoint per thread (unwind.c explains): arm puts one on the 8 bytes
  * at addr and returns its id (0: cannot), armed is the thread's current
- * one (0: none), fired says whether it fired since armed (1, 0, -1). */
+ * one (0: none). */
 struct prof_watch_ops {
 	uint64_t (*arm)(void *ctx, pid_t tid, uint64_t addr);
 	uint64_t (*armed)(void *ctx, pid_t tid);
-	int (*fired)(void *ctx, pid_t tid);
+	int64_t (*count)(void *ctx, pid_t tid);	/* writes seen since armed, -1: none */
+	/* PROF_WATCH_*: whether addr was written after when (ns) */
+	int (*state)(void *ctx, pid_t tid, uint64_t addr, int64_t when);
 	void *ctx;
 };
 void prof_unwind_watch(struct prof_unwinder *u, const struct prof_watch_ops *ops);
-/* The thread whose stack the next prof_unwind unwinds. */
-void prof_unwind_thread(struct prof_unwinder *u, pid_t tid);
+/* The thread whose stack the next prof_unwind unwinds, and when the
+ * sample was taken (CLOCK_MONOTONIC ns). */
+void prof_unwind_thread(struct prof_unwinder *u, pid_t tid, int64_t when);
 /* tid's watchpoint fired: its kept frames are gone. */
 void prof_unwind_watch_hit(struct prof_unwinder *u, pid_t tid);
 
@@ -208,7 +211,9 @@ uint64_t prof_perf_lost(const struct prof_perf *p);
 int prof_perf_kernel(const struct prof_perf *p);	/* kernel frames sampled */
 uint64_t prof_perf_watch(struct prof_perf *p, pid_t tid, uint64_t addr);
 uint64_t prof_perf_watch_id(struct prof_perf *p, pid_t tid);
-int prof_perf_watch_fired(struct prof_perf *p, pid_t tid);
+int64_t prof_perf_watch_count(struct prof_perf *p, pid_t tid);
+enum { PROF_WATCH_NONE, PROF_WATCH_CLEAN, PROF_WATCH_WRITTEN, PROF_WATCH_LATER, PROF_WATCH_SPENT };
+int prof_perf_watch_state(struct prof_perf *p, pid_t tid, uint64_t addr, int64_t when);
 void prof_perf_close(struct prof_perf *p);
 
 /* kallsyms.c: the kernel function at addr, NULL when unknown. */

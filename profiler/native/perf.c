@@ -27,6 +27,13 @@
 #define RING_PAGES_MORE 256
 #define RING_FIRST 16
 #define DRAIN_MAX_NS (50 * 1000000LL)
+#define FIRST_DRAINS_NS (30 * 1000000LL)
+#define FIRST_DRAIN_NS (2 * 1000000LL)
+/* A watchpoint is disabled by the kernel after this many writes (each
+ * costs the target a trap); its records are noted per drain up to
+ * WATCH_BATCH. */
+#define WATCH_SHOTS 64
+#define WATCH_BATCH 128
 
 /* perf's register numbers for the libunwind order RAX..R15, RIP. */
 static const int perf_reg_of[PROF_NREGS] = {
@@ -46,7 +53,12 @@ struct ring {
 	int exited;	/* its PERF_RECORD_EXIT was read */
 	uint64_t id;	/* the sampling event's PERF_EVENT_IOC_ID */
 	int watch_fd;	/* the thread's write watchpoint, -1: none */
-	uint64_t watch_id;
+	uint64_t watch_id, watch_addr;
+	int64_t watch_armed;	/* when (CLOCK_MONOTONIC ns) */
+	uint64_t watch_seen;	/* its records read */
+	uint64_t watch_seen0;	/* of which before this drain */
+	uint64_t batch[WATCH_BATCH];	/* times of its records in this drain */
+	size_t nbatch;		/* (more than WATCH_BATCH: unknown) */
 };
 
 struct prof_perf {
@@ -64,7 +76,7 @@ struct prof_perf {
 	int watch_broken;	/* a watchpoint could not be opened: none tried again */
 	pid_t born[64];	/* threads announced by PERF_RECORD_FORK, not yet opened */
 	size_t nborn;
-	int64_t scanned_ns, checked_ns;
+	int64_t scanned_ns, checked_ns, opened_ns;
 };
 
 static int64_t mono_ns(void)
@@ -213,6 +225,9 @@ static void close_watch(struct ring *r)
 		close(r->watch_fd);
 	r->watch_fd = -1;
 	r->watch_id = 0;
+	r->watch_addr = 0;
+	r->watch_seen = r->watch_seen0 = 0;
+	r->nbatch = 0;
 }
 
 static void close_ring(struct prof_perf *p, struct ring *r)
@@ -277,7 +292,7 @@ struct prof_perf *prof_perf_open(pid_t pid, int inherit, double hz, char *err, s
 	for (int i = 0; i < PROF_NREGS; i++)
 		p->slot_of[i] = __builtin_popcountll(regs_mask() & ((1ull << perf_reg_of[i]) - 1));
 	p->page = (size_t)sysconf(_SC_PAGESIZE);
-	p->scanned_ns = mono_ns();
+	p->scanned_ns = p->opened_ns = mono_ns();
 	p->rec = malloc(65536);
 	if (!p->rec || choose_event(p, hz > 0 ? hz : 100, err, errlen) != 0)
 		goto out_free;
@@ -310,6 +325,11 @@ int64_t prof_perf_drain_ns(const struct prof_perf *p)
 	double fill_ns = (double)pages * (double)p->page / rec / p->hz * 1e9;
 	int64_t d = (int64_t)(fill_ns / 4);
 
+	/* The first drains come soon after the start: a deep stack's outer
+	 * frames are only known right for samples taken once a watchpoint
+	 * guards them, and it is put in place at the first drain. */
+	if (mono_ns() - p->opened_ns < FIRST_DRAINS_NS)
+		return FIRST_DRAIN_NS;
 	return d < DRAIN_MAX_NS ? d : DRAIN_MAX_NS;
 }
 
@@ -415,6 +435,36 @@ static void note_task(struct prof_perf *p, int fork, pid_t tid)
 	}
 }
 
+static void ring_copy(const uint8_t *data, uint64_t size, uint64_t at, void *dst, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		((uint8_t *)dst)[i] = data[(at + i) % size];
+}
+
+/* The times of the thread's watchpoint records in [tail, head), before
+ * any sample is read: whether the watched word was written after a
+ * sample is known when that sample is unwound. */
+static void scan_watch(struct ring *r, const uint8_t *data, uint64_t size, uint64_t tail,
+		       uint64_t head)
+{
+	r->nbatch = 0;
+	r->watch_seen0 = r->watch_seen;
+	while (r->watch_id && head - tail >= sizeof(struct perf_event_header)) {
+		struct perf_event_header h;
+		uint64_t idt[2];
+
+		ring_copy(data, size, tail, &h, sizeof(h));
+		if (h.size < sizeof(h) || h.size > head - tail)
+			break;
+		if (h.type == PERF_RECORD_SAMPLE && h.size >= sizeof(h) + 16) {
+			ring_copy(data, size, tail + sizeof(h), idt, sizeof(idt));
+			if (idt[0] == r->watch_id && r->nbatch++ < WATCH_BATCH)
+				r->batch[r->nbatch - 1] = idt[1];
+		}
+		tail += h.size;
+	}
+}
+
 static int drain_ring(struct prof_perf *p, struct ring *r, prof_perf_cb cb, void *ctx)
 {
 	struct perf_event_mmap_page *meta = r->base;
@@ -423,6 +473,8 @@ static int drain_ring(struct prof_perf *p, struct ring *r, prof_perf_cb cb, void
 	uint64_t head = __atomic_load_n(&meta->data_head, __ATOMIC_ACQUIRE);
 	uint64_t tail = meta->data_tail;
 	int n = 0;
+
+	scan_watch(r, data, size, tail, head);
 
 	while (tail < head) {
 		struct perf_event_header h;
@@ -472,6 +524,7 @@ static int drain_ring(struct prof_perf *p, struct ring *r, prof_perf_cb cb, void
 				s.watch_hit = 1;
 				if (h.size >= sizeof(h) + 16)
 					memcpy(&s.time, rec + sizeof(h) + 8, 8);
+				r->watch_seen++;
 				cb(ctx, &s);
 			} else if (r->id && id != r->id) {
 				continue;
@@ -483,6 +536,7 @@ static int drain_ring(struct prof_perf *p, struct ring *r, prof_perf_cb cb, void
 		}
 	}
 	__atomic_store_n(&meta->data_tail, tail, __ATOMIC_RELEASE);
+	r->nbatch = 0;
 	return n;
 }
 
@@ -553,20 +607,52 @@ uint64_t prof_perf_watch(struct prof_perf *p, pid_t tid, uint64_t addr)
 	a.wakeup_watermark = RING_PAGES_MORE * 4096 / 2;
 	fd = perf_open(&a, tid);
 	if (fd < 0) {
-		if (errno != ESRCH)
+		/* Not allowed or not there is for good; busy debug registers
+		 * (a debugger's, or ours not yet let go) may pass. */
+		if (errno != ESRCH && errno != ENOSPC && errno != EBUSY && errno != EINTR &&
+		    errno != EAGAIN)
 			p->watch_broken = 1;
 		return 0;
 	}
 	if (ioctl((int)fd, PERF_EVENT_IOC_SET_OUTPUT, r->fd) != 0 ||
 	    ioctl((int)fd, PERF_EVENT_IOC_ID, &r->watch_id) != 0 || !r->watch_id ||
-	    ioctl((int)fd, PERF_EVENT_IOC_REFRESH, 1) != 0) {
+	    ioctl((int)fd, PERF_EVENT_IOC_REFRESH, WATCH_SHOTS) != 0) {
 		close((int)fd);
 		r->watch_id = 0;
 		p->watch_broken = 1;
 		return 0;
 	}
 	r->watch_fd = (int)fd;
+	r->watch_addr = addr;
+	r->watch_armed = mono_ns();
 	return r->watch_id;
+}
+
+/* Whether the word at addr of tid was written after when (a sample's
+ * time): PROF_WATCH_WRITTEN yes, PROF_WATCH_CLEAN no; unknown because it
+ * is not watched (PROF_WATCH_NONE), was not yet (PROF_WATCH_LATER), or
+ * its watchpoint used its shots up, a word written again and again
+ * (PROF_WATCH_SPENT). */
+int prof_perf_watch_state(struct prof_perf *p, pid_t tid, uint64_t addr, int64_t when)
+{
+	struct ring *r = find_ring(p, tid);
+	uint64_t count = 0;
+
+	if (!r || r->watch_fd < 0 || r->watch_addr != addr)
+		return PROF_WATCH_NONE;
+	if (r->watch_armed > when)
+		return PROF_WATCH_LATER;
+	if (r->nbatch > WATCH_BATCH)
+		return PROF_WATCH_SPENT;
+	for (size_t i = 0; i < r->nbatch; i++)
+		if ((int64_t)r->batch[i] > when)
+			return PROF_WATCH_WRITTEN;
+	if (read(r->watch_fd, &count, sizeof(count)) != sizeof(count))
+		return PROF_WATCH_SPENT;
+	/* More writes than records up to this drain's end: written since. */
+	if (count > r->watch_seen0 + r->nbatch)
+		return PROF_WATCH_WRITTEN;
+	return count >= WATCH_SHOTS ? PROF_WATCH_SPENT : PROF_WATCH_CLEAN;
 }
 
 /* tid's current watchpoint, 0: none. */
@@ -577,17 +663,16 @@ uint64_t prof_perf_watch_id(struct prof_perf *p, pid_t tid)
 	return r ? r->watch_id : 0;
 }
 
-/* Whether tid's watchpoint has fired since it was armed (1), not (0), or
- * there is none (-1): asked once its words were read, since its record
- * is only seen at the next drain. */
-int prof_perf_watch_fired(struct prof_perf *p, pid_t tid)
+/* The writes tid's watchpoint has seen since armed, -1: none.  Read, not
+ * taken from the ring: a write just now is only there at the next drain. */
+int64_t prof_perf_watch_count(struct prof_perf *p, pid_t tid)
 {
 	struct ring *r = find_ring(p, tid);
 	uint64_t count = 0;
 
 	if (!r || r->watch_fd < 0 || read(r->watch_fd, &count, sizeof(count)) != sizeof(count))
 		return -1;
-	return count != 0;
+	return (int64_t)count;
 }
 
 /* Whether perf events can sample pid (0: any process we own), and why. */

@@ -3,6 +3,7 @@
 
 #include <libunwind.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,7 +67,8 @@ struct prof_unwinder {
 	struct outer *outer;		/* OUTER_SLOTS, by thread */
 	struct outer *cur;		/* the thread being unwound */
 	pid_t tid;
-	uint64_t outer_used, outer_armed;
+	int64_t when;			/* the sample's time */
+	uint64_t outer_used, outer_armed, outer_changed;
 };
 
 /*
@@ -76,37 +78,47 @@ struct prof_unwinder {
  * pinned per frame (30 frames of 9 KB: some 10 us a sample).  The outer
  * part of a deep stack rarely changes between samples, so the callers
  * beyond one frame G (the first found beyond the copy) are kept, and a
- * one-shot hardware watchpoint is put on G's return address slot, at
- * CFA(G) - 8, before they are read.  A later sample of the thread whose
- * unwind reaches a frame with CFA(G), while the watchpoint has not fired,
- * gets the kept callers without reading anything.
+ * hardware watchpoint is put on G's return address slot, at CFA(G) - 8.
+ * A later sample of the thread whose unwind reaches a frame with CFA(G)
+ * gets the kept callers without reading anything, as long as the slot
+ * was not written after they were read.
  *
  * Why that is right: a frame's callers only change when the frame ends.
  * If the thread returned from G (or from any of its callers, longjmp or
  * exception included) and then built a frame at the same CFA again -
  * the same function called by another caller of equal frame size, say -
  * the new frame's return address was written at CFA(G) - 8 by its call
- * (or a push), which fires the watchpoint.  A frame at CFA(G) while it
- * has not fired is therefore still G, called from the same place, and
- * every frame beyond it is the same instance, whose return addresses and
- * saved registers do not change while it lives.  What is spliced is
- * G's callers only: G's own address comes from this sample (it may be
- * in another call of G's by now).  Ordering: the watchpoint's record
- * lands in the thread's perf ring between the samples taken before and
- * after the write, and is read in that order (prof_unwind_watch_hit), so
- * a sample taken after a change never sees the old callers.  The words
- * are read after arming (anything read before is dropped), and whether
- * it fired while they were read is asked at once: then nothing is kept.
- * A thread id reused by a new thread has another (or no) watchpoint, and
- * entries are checked against the one they were read under.
+ * (or a push), which the watchpoint reports.  A frame at CFA(G) while
+ * the slot was not written is therefore still G, called from the same
+ * place, and every frame beyond it is the same instance, whose return
+ * addresses and saved registers do not change while it lives.  What is
+ * spliced is G's callers only: G's own address comes from the sample.
  *
- * What it cannot fix is the age of a live read itself: a sample is read
- * at the next drain of the ring, and frames beyond the copy are what the
- * stack holds then - the same as without this cache.  A watchpoint that
- * fires soon after each arming (a slot written in a loop) would cost an
- * arming per sample, so arming then backs off.
+ * Time: samples are read from the ring at the next drain, up to 50 ms
+ * after they were taken, and the live stack is what it is then.  The
+ * watchpoint's records carry times and land in the thread's ring in
+ * order with its samples (perf.c), so for a sample taken at T the words
+ * beyond G are known right if the slot was watched at T and not written
+ * since (PROF_WATCH_CLEAN: read them now and keep them); known wrong if
+ * it was written since (PROF_WATCH_WRITTEN); unknown if it was not yet
+ * watched then (the samples before a watchpoint is first put in place).
+ * A sample whose outer frames are not known right ends in a marker
+ * instead: a wrong stack is worse than a short one.  Kept frames are
+ * given only to samples taken after they were read (in ring order), and
+ * a write reported in the ring drops them before the samples after it.
+ * Reading the words and a write racing with it: the watchpoint's count
+ * is the same before and after, or nothing is kept.  A thread id reused
+ * by a new thread has another (or no) watchpoint, and entries are
+ * checked against the one they were read under.
+ *
+ * Cost to the target: a trap per write while watched, and the kernel
+ * disables a watchpoint after WATCH_SHOTS writes (perf.c); one used up
+ * within a second is put back after fewer and fewer samples.  Without
+ * watchpoints (not permitted) every sample reads the live stack, as it
+ * is at the drain.
  */
 #define OUTER_SLOTS 64
+
 
 struct outer {
 	pid_t tid;
@@ -116,6 +128,10 @@ struct outer {
 	const char *reason;	/* how the unwind beyond G ended */
 	uint32_t served;	/* samples that reused it */
 	uint32_t skip, backoff;	/* arming backs off after an entry that served none */
+	int64_t count;		/* writes the watchpoint had seen when the words were read */
+	int64_t from;		/* for samples taken from then on */
+	uint64_t spent;		/* the watchpoint whose shots ran out */
+	int64_t armed;		/* when the current one was (a sample's time) */
 	size_t n;
 	uint64_t ips[PROF_NATIVE_MAX_FRAMES];	/* G's callers, innermost first */
 };
@@ -143,9 +159,10 @@ void prof_unwind_watch(struct prof_unwinder *u, const struct prof_watch_ops *ops
 	u->ops = *ops;
 }
 
-void prof_unwind_thread(struct prof_unwinder *u, pid_t tid)
+void prof_unwind_thread(struct prof_unwinder *u, pid_t tid, int64_t when)
 {
 	u->tid = tid;
+	u->when = when;
 }
 
 void prof_unwind_watch_hit(struct prof_unwinder *u, pid_t tid)
@@ -414,9 +431,10 @@ void prof_unwinder_free(struct prof_unwinder *u)
 		last_user = NULL;
 	if (getenv("SONDA_NATIVE_DEBUG"))
 		fprintf(stderr, "unwind: %llu stacks by the rules, %llu by libunwind; outer frames "
-			"reused %llu times, %llu watchpoints armed\n",
+			"reused %llu times, %llu watchpoints armed, %llu changed since the sample\n",
 			(unsigned long long)u->fast, (unsigned long long)u->slow,
-			(unsigned long long)u->outer_used, (unsigned long long)u->outer_armed);
+			(unsigned long long)u->outer_used, (unsigned long long)u->outer_armed,
+			(unsigned long long)u->outer_changed);
 	free(u->outer);
 	free(u->rules);
 	unw_destroy_addr_space(u->as);
@@ -504,15 +522,17 @@ static int rule_at(struct prof_unwinder *u, size_t i, uint64_t addr, struct prof
  * when the kept callers apply (appended to ips), else 0, having armed a
  * watchpoint there when this is where the thread's callers should be
  * kept from now on (*arm_at set to where they start in ips). */
-static int reuse_outer(struct prof_unwinder *u, uint64_t cfa, uint64_t *ips, size_t *np,
-		       size_t max, const char **reason, size_t *arm_at)
+static int reuse_outer(struct prof_unwinder *u, uint64_t cfa, int beyond, uint64_t *ips,
+		       size_t *np, size_t max, const char **reason, size_t *arm_at)
 {
 	struct outer *o = u->cur;
 	uint64_t id;
+	int st;
 
 	if (!o || *arm_at != (size_t)-1)
 		return 0;
-	if (o->valid && o->cfa == cfa && o->watch == u->ops.armed(u->ops.ctx, u->tid)) {
+	if (o->valid && o->cfa == cfa && u->when >= o->from &&
+	    o->watch == u->ops.armed(u->ops.ctx, u->tid)) {
 		size_t k = o->n < max - *np ? o->n : max - *np;
 
 		memcpy(ips + *np, o->ips, k * sizeof(*ips));
@@ -522,27 +542,66 @@ static int reuse_outer(struct prof_unwinder *u, uint64_t cfa, uint64_t *ips, siz
 		u->outer_used++;
 		return 1;
 	}
-	/* Still further out: this frame may be G's callee. */
-	if (o->valid && o->cfa > cfa)
-		return 0;
-	if (o->valid)
-		prof_unwind_watch_hit(u, u->tid);	/* G is gone without a write: a shallower stack */
-	if (o->skip) {
-		o->skip--;
-		return 0;
+	/* G itself (in the copy or not) is asked about below; a frame in
+	 * the copy needs nothing; one beyond may be G's callee still. */
+	if (!(o->valid && o->cfa == cfa)) {
+		if (!beyond || (o->valid && o->cfa > cfa))
+			return 0;
+		if (o->valid)
+			prof_unwind_watch_hit(u, u->tid);	/* G is gone: a shallower stack */
 	}
-	id = u->ops.arm(u->ops.ctx, u->tid, cfa - 8);
-	if (!id)
-		return 0;
-	/* Live words read so far predate the watchpoint. */
-	u->npre = 0;
-	u->npage = 0;
-	u->next_page = 0;	/* slots below npage are the only valid ones */
-	o->watch = id;
+	switch ((st = u->ops.state(u->ops.ctx, u->tid, cfa - 8, u->when))) {
+	case PROF_WATCH_WRITTEN:
+		/* Rebuilt since the sample: the live words are another
+		 * stack's.  Say so rather than guess. */
+		*reason = "stack changed since the sample";
+		u->outer_changed++;
+		return 1;
+	case PROF_WATCH_LATER:
+		*reason = "stack not watched at the sample";
+		u->outer_changed++;
+		return 1;
+	case PROF_WATCH_CLEAN:
+		/* Watched since before the sample and not written: what the
+		 * stack holds now is what it held then. */
+		o->watch = u->ops.armed(u->ops.ctx, u->tid);
+		o->from = u->when;
+		break;
+	default:
+		/* A word written more often than a watchpoint's shots is
+		 * watched again later, less and less often. */
+		if (st == PROF_WATCH_SPENT && o->spent != o->watch) {
+			o->spent = o->watch;
+			if (u->when - o->armed < 1000000000)
+				o->backoff = o->backoff ? (o->backoff < 512 ? 2 * o->backoff : 1024) : 1;
+			else
+				o->backoff = 0;	/* seldom written: watch it again at once */
+			o->skip = o->backoff;
+		}
+		if (o->skip) {
+			o->skip--;
+		} else if ((id = u->ops.arm(u->ops.ctx, u->tid, cfa - 8))) {
+			o->watch = id;
+			o->armed = u->when;
+		}
+		else if (st == PROF_WATCH_NONE)
+			return 0;	/* no watchpoints: read live, as they are now */
+		else
+			o->watch = 0;
+		o->cfa = cfa;
+		o->served = 0;
+		o->valid = 0;
+		u->outer_armed += o->watch != 0;
+		/* Samples taken before it cannot know what the live words
+		 * were then: the next sample reads them (PROF_WATCH_CLEAN). */
+		*reason = "stack not watched at the sample";
+		u->outer_changed++;
+		return 1;
+	}
+	o->count = u->ops.count(u->ops.ctx, u->tid);
 	o->cfa = cfa;
 	o->served = 0;
 	*arm_at = *np;
-	u->outer_armed++;
 	return 0;
 }
 
@@ -572,10 +631,14 @@ static int unwind_fast(struct prof_unwinder *u, uint64_t *ips, size_t max, size_
 		cfa = (r.cfa_reg == PROF_REG_SP ? sp : bp) + (uint64_t)(int64_t)r.cfa_off;
 		if (cfa <= sp)
 			return 0;
-		if (r.ra_off == -8 && cfa - 8 - u->sp >= u->stack_len &&
-		    reuse_outer(u, cfa, ips, &n, max, reason, &arm_at)) {
-			*np = n;
-			return 1;
+		if (r.ra_off == -8 && u->cur) {
+			int beyond = cfa - 8 - u->sp >= u->stack_len;
+
+			if ((beyond || cfa == u->cur->cfa) &&
+			    reuse_outer(u, cfa, beyond, ips, &n, max, reason, &arm_at)) {
+				*np = n;
+				return 1;
+			}
 		}
 		if (read_word(u, cfa + (uint64_t)(int64_t)r.ra_off, &ra) != 0)
 			goto fail;
@@ -592,7 +655,7 @@ static int unwind_fast(struct prof_unwinder *u, uint64_t *ips, size_t max, size_
 		struct outer *o = u->cur;
 
 		/* Kept only if nothing was written there while it was read. */
-		if (u->ops.fired(u->ops.ctx, u->tid) == 0) {
+		if (o->count >= 0 && u->ops.count(u->ops.ctx, u->tid) == o->count) {
 			o->n = n - arm_at;
 			memcpy(o->ips, ips + arm_at, o->n * sizeof(*ips));
 			o->reason = *reason;

@@ -16,7 +16,8 @@ start_target() {
 }
 folded() { "$SONDA" export "$1" -f folded | sed 's/ ([^)]*)//g'; }
 # "RIGHT WRONG OTHER" sample counts of folded stacks ($1) ending in
-# spin_a or spin_b: right when the caller is the leaf's own.
+# spin_a or spin_b: right when the caller is the leaf's own, other when
+# the stack has no caller (it ends in a marker).
 judge() {
 	awk '{ w = $NF; s = substr($0, 1, length($0) - length($NF) - 1) ";"
 		g = "g1;g2;g3;g4;g5;g6;g7;g8;g9;g10;g11;g12;"
@@ -56,8 +57,21 @@ test_expect_success 'cpu mode: two callers of one deep chain in turns, the right
 	SONDA_NATIVE_DEBUG=1 "$SONDA" record --mode cpu -r 1000 -p $PID -d 2.5 -q -o alt.db 2>debug &&
 	kill $PID &&
 	folded alt.db >f && set -- $(judge f) &&
-	say "right $1, wrong callers $2, other $3; $(grep -o "outer frames.*" debug)" &&
-	[ $1 -ge 500 ] && [ $((100 * $1)) -ge $((99 * ($1 + $2 + $3))) ]
+	say "right $1, wrong callers $2, no caller (a marker) $3; $(grep -o "outer frames.*" debug)" &&
+	[ $1 -ge 500 ] && [ $((100 * $1)) -ge $((99 * ($1 + $2))) ] &&
+	[ $((100 * $1)) -ge $((95 * ($1 + $2 + $3))) ]
+'
+
+# Turns shorter than the drain period of the rings (50 ms): a sample is
+# read after its caller may have changed twice; those say so, none lies.
+test_expect_success 'cpu mode: turns of 30 ms: no sample names the wrong caller' '
+	start_target alternate 30 &&
+	SONDA_NATIVE_DEBUG=1 "$SONDA" record --mode cpu -r 1000 -p $PID -d 1.5 -q -o fast.db 2>debug &&
+	kill $PID &&
+	folded fast.db >f && set -- $(judge f) &&
+	say "right $1, wrong callers $2, no caller (a marker) $3" &&
+	test_grep -q "stack changed since the sample" f &&
+	[ $1 -ge 100 ] && [ $((100 * $2)) -le $(($1 + $2)) ]
 '
 
 test_expect_success 'cpu mode: the same with every outer frame read live (SONDA_OUTER=live) for comparison' '
