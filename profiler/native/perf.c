@@ -18,15 +18,22 @@
 
 #include "profiler/native/native.h"
 
-/* A sample carries 16 KB of stack: the first rings get 4 MB (about 250
- * samples, 250 ms of one thread at 1 kHz), rings of many threads 1 MB.
- * The reader drains them at least every DRAIN_MAX_NS, and four times per
- * filling of the smallest ring, so a reader held up by a loaded machine
- * loses nothing. */
+/* A sample carries 16 KB of stack: the first two rings get 8 MB (about
+ * 500 samples, 500 ms of one thread at 1 kHz), the next ones 4 MB, rings
+ * of many threads 1 MB.  The reader drains them about two and a half
+ * times per filling of the smallest ring, so a reader held up by a
+ * loaded machine loses nothing, and at least every DRAIN_MAX_NS: each
+ * drain is a wake-up and a reload of cold caches, some 50 us, so they
+ * are few.  In the first second, and while a watchpoint reports a deep
+ * stack changing, every DRAIN_CHURN_NS: a sample whose outer frames
+ * changed before its drain ends in a marker (unwind.c). */
+#define RING_PAGES_BIG 2048
+#define RING_BIG 2
 #define RING_PAGES_FIRST 1024
 #define RING_PAGES_MORE 256
 #define RING_FIRST 16
-#define DRAIN_MAX_NS (50 * 1000000LL)
+#define DRAIN_MAX_NS (200 * 1000000LL)
+#define DRAIN_CHURN_NS (50 * 1000000LL)
 #define FIRST_DRAINS_NS (30 * 1000000LL)
 #define FIRST_DRAIN_NS (2 * 1000000LL)
 /* A watchpoint is disabled by the kernel after this many writes (each
@@ -77,6 +84,7 @@ struct prof_perf {
 	pid_t born[64];	/* threads announced by PERF_RECORD_FORK, not yet opened */
 	size_t nborn;
 	int64_t scanned_ns, checked_ns, opened_ns;
+	int64_t watch_hit_ns;	/* when a watchpoint record was last read */
 };
 
 static int64_t mono_ns(void)
@@ -192,7 +200,8 @@ static int open_ring(struct prof_perf *p, pid_t tid, int cpu)
 {
 	long fd;
 	void *base;
-	size_t pages = p->n < RING_FIRST ? RING_PAGES_FIRST : RING_PAGES_MORE;
+	size_t pages = p->n < RING_BIG ? RING_PAGES_BIG : p->n < RING_FIRST ? RING_PAGES_FIRST :
+		       RING_PAGES_MORE;
 	size_t len = (pages + 1) * p->page;
 
 	if (p->n == p->cap) {
@@ -320,16 +329,24 @@ out_free:
 
 int64_t prof_perf_drain_ns(const struct prof_perf *p)
 {
-	size_t pages = p->n > RING_FIRST ? RING_PAGES_MORE : RING_PAGES_FIRST;
+	size_t pages = RING_PAGES_BIG;
 	double rec = PROF_NATIVE_STACK_MAX + 8 * (PROF_NATIVE_MAX_FRAMES / 4) + 256;
-	double fill_ns = (double)pages * (double)p->page / rec / p->hz * 1e9;
-	int64_t d = (int64_t)(fill_ns / 4);
+	double fill_ns;
+	int64_t d, now = mono_ns();
 
+	for (size_t i = 0; i < p->n; i++)
+		if (p->r[i].pages < pages)
+			pages = p->r[i].pages;
+	fill_ns = (double)pages * (double)p->page / rec / p->hz * 1e9;
+	d = (int64_t)(fill_ns / 2.5);
 	/* The first drains come soon after the start: a deep stack's outer
 	 * frames are only known right for samples taken once a watchpoint
 	 * guards them, and it is put in place at the first drain. */
-	if (mono_ns() - p->opened_ns < FIRST_DRAINS_NS)
+	if (now - p->opened_ns < FIRST_DRAINS_NS)
 		return FIRST_DRAIN_NS;
+	if (((p->watch_hit_ns && now - p->watch_hit_ns < 1000000000) ||
+	     now - p->opened_ns < 1000000000) && d > DRAIN_CHURN_NS)
+		return DRAIN_CHURN_NS;
 	return d < DRAIN_MAX_NS ? d : DRAIN_MAX_NS;
 }
 
@@ -435,10 +452,17 @@ static void note_task(struct prof_perf *p, int fork, pid_t tid)
 	}
 }
 
+/* len bytes at ring position at (size: a power of two, as the kernel's). */
 static void ring_copy(const uint8_t *data, uint64_t size, uint64_t at, void *dst, size_t len)
 {
-	for (size_t i = 0; i < len; i++)
-		((uint8_t *)dst)[i] = data[(at + i) % size];
+	uint64_t off = at & (size - 1);
+
+	if (off + len <= size) {
+		memcpy(dst, data + off, len);
+	} else {
+		memcpy(dst, data + off, size - off);
+		memcpy((uint8_t *)dst + (size - off), data, len - (size - off));
+	}
 }
 
 /* The times of the thread's watchpoint records in [tail, head), before
@@ -478,14 +502,13 @@ static int drain_ring(struct prof_perf *p, struct ring *r, prof_perf_cb cb, void
 
 	while (tail < head) {
 		struct perf_event_header h;
-		uint64_t off = tail % size;
+		uint64_t off = tail & (size - 1);
 		const uint8_t *rec;
 		struct prof_perf_sample s;
 
 		if (head - tail < sizeof(h))
 			break;
-		for (size_t i = 0; i < sizeof(h); i++)
-			((uint8_t *)&h)[i] = data[(off + i) % size];
+		ring_copy(data, size, tail, &h, sizeof(h));
 		if (h.size < sizeof(h) || h.size > head - tail)
 			break;
 		/* Parsed in place unless it wraps: a sample is up to 64 KB. */
@@ -525,6 +548,7 @@ static int drain_ring(struct prof_perf *p, struct ring *r, prof_perf_cb cb, void
 				if (h.size >= sizeof(h) + 16)
 					memcpy(&s.time, rec + sizeof(h) + 8, 8);
 				r->watch_seen++;
+				p->watch_hit_ns = mono_ns();
 				cb(ctx, &s);
 			} else if (r->id && id != r->id) {
 				continue;
