@@ -111,6 +111,10 @@ struct prof_unwinder {
  * by a new thread has another (or no) watchpoint, and entries are
  * checked against the one they were read under.
  *
+ * Not covered: a sample whose stack is deeper than when G was chosen
+ * has frames beyond its copy short of G; those are read live at the
+ * drain as they always were (G's callers are still checked).
+ *
  * Cost to the target: a trap per write while watched, and the kernel
  * disables a watchpoint after WATCH_SHOTS writes (perf.c); one used up
  * within a second is put back after fewer and fewer samples.  Without
@@ -118,7 +122,6 @@ struct prof_unwinder {
  * is at the drain.
  */
 #define OUTER_SLOTS 64
-
 
 struct outer {
 	pid_t tid;
@@ -542,14 +545,14 @@ static int reuse_outer(struct prof_unwinder *u, uint64_t cfa, int beyond, uint64
 		u->outer_used++;
 		return 1;
 	}
-	/* G itself (in the copy or not) is asked about below; a frame in
-	 * the copy needs nothing; one beyond may be G's callee still. */
-	if (!(o->valid && o->cfa == cfa)) {
-		if (!beyond || (o->valid && o->cfa > cfa))
-			return 0;
-		if (o->valid)
-			prof_unwind_watch_hit(u, u->tid);	/* G is gone: a shallower stack */
-	}
+	/* A frame in the copy is read from it; one beyond short of G may be
+	 * G's callee (read live, see above). */
+	if (!beyond)
+		return 0;
+	if (o->cfa > cfa && o->watch)
+		return 0;
+	if (o->cfa != cfa && o->valid)
+		prof_unwind_watch_hit(u, u->tid);	/* G is gone: a shallower stack */
 	switch ((st = u->ops.state(u->ops.ctx, u->tid, cfa - 8, u->when))) {
 	case PROF_WATCH_WRITTEN:
 		/* Rebuilt since the sample: the live words are another
@@ -583,11 +586,11 @@ static int reuse_outer(struct prof_unwinder *u, uint64_t cfa, int beyond, uint64
 		} else if ((id = u->ops.arm(u->ops.ctx, u->tid, cfa - 8))) {
 			o->watch = id;
 			o->armed = u->when;
-		}
-		else if (st == PROF_WATCH_NONE)
+		} else if (st == PROF_WATCH_NONE) {
 			return 0;	/* no watchpoints: read live, as they are now */
-		else
+		} else {
 			o->watch = 0;
+		}
 		o->cfa = cfa;
 		o->served = 0;
 		o->valid = 0;

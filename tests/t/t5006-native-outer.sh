@@ -51,7 +51,9 @@ fi
 # caller_a and caller_b have equal frames and call the same 12 frames of
 # 9 KB in turns (120 and 80 ms): the chain sits at the same addresses
 # under either, beyond any stack copy, and only the leaf (spin_a or
-# spin_b, inside the copy) tells which caller is the real one.
+# spin_b, inside the copy) tells which caller is the real one.  A sample
+# read after its stack changed twice (a drain held up) ends in a marker:
+# those may be a few, wrong callers must not be.
 test_expect_success 'cpu mode: two callers of one deep chain in turns, the right caller in >= 99%' '
 	start_target alternate 120 &&
 	SONDA_NATIVE_DEBUG=1 "$SONDA" record --mode cpu -r 1000 -p $PID -d 2.5 -q -o alt.db 2>debug &&
@@ -59,7 +61,7 @@ test_expect_success 'cpu mode: two callers of one deep chain in turns, the right
 	folded alt.db >f && set -- $(judge f) &&
 	say "right $1, wrong callers $2, no caller (a marker) $3; $(grep -o "outer frames.*" debug)" &&
 	[ $1 -ge 500 ] && [ $((100 * $1)) -ge $((99 * ($1 + $2))) ] &&
-	[ $((100 * $1)) -ge $((95 * ($1 + $2 + $3))) ]
+	[ $((100 * $1)) -ge $((90 * ($1 + $2 + $3))) ]
 '
 
 # Turns shorter than the drain period of the rings (50 ms): a sample is
