@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <sys/types.h>
 
 #include "store/store.h"
@@ -104,14 +105,24 @@ void prof_pause_set_timeout(struct prof_pause *p, long usec);
  * of listing at every stop (0, the default); a thread started meanwhile is
  * not paused until the next listing. */
 void prof_pause_set_relist(struct prof_pause *p, long usec);
-/* With on, prof_pause_stop() sleeps in waitpid until each thread stops,
- * instead of spinning and polling until the timeout: for a sampler that
- * runs on the CPU of the threads it stops, which must give that CPU up
- * for them to stop.  The timeout is then the caller's: a signal it has
- * set to arrive (handled, without SA_RESTART) ends the wait, and the
- * threads not stopped by then are late.  Off by default (a sampler on
- * another CPU sees a stop sooner by polling than by being woken). */
-void prof_pause_set_blocking(struct prof_pause *p, int on);
+/* With fired set, prof_pause_stop() sleeps in waitpid until each thread
+ * stops, instead of spinning and polling until the timeout: for a sampler
+ * that runs on the CPU of the threads it stops, which must give that CPU
+ * up for them to stop.  The timeout is then the caller's: a signal it has
+ * set to arrive (handled, without SA_RESTART), whose handler changes
+ * *fired, ends the waits, and the threads not stopped by then are late.
+ * NULL (the default) polls (a sampler on another CPU sees a stop sooner
+ * by polling than by being woken). */
+void prof_pause_set_blocking(struct prof_pause *p, const volatile sig_atomic_t *fired);
+/* With blocking waits, reads each thread as soon as it stops and lets it
+ * go at once, instead of holding every thread until all have stopped: a
+ * thread slow to stop then holds no other (wall mode needs no snapshot
+ * across threads).  fn sees the thread as stopped thread 0 of p (the
+ * prof_pause_tid/regs/... calls); prof_pause_stop() returns with none
+ * left stopped.  A thread late since an earlier stop is not waited for
+ * again, only looked at. */
+typedef void (*prof_pause_each_fn)(void *ctx, struct prof_pause *p);
+void prof_pause_set_each(struct prof_pause *p, prof_pause_each_fn fn, void *ctx);
 /* Threads that did not stop in time at the last prof_pause_stop(). */
 size_t prof_pause_late(const struct prof_pause *p);
 /* For stopped thread i: how many earlier stops it was late for (still
@@ -130,8 +141,10 @@ void prof_pause_note_running(struct prof_pause *p, pid_t tid);
 /* Threads left alone as asleep at the last stop. */
 size_t prof_pause_skipped(const struct prof_pause *p);
 /* Threads that were late at the last stop: polls them and detaches those
- * that stopped since.  Returns how many are still stopping.  Call it
- * between stops, or a late thread stays stopped until the next one. */
+ * that stopped since (with an each function, reads them first, their
+ * missed count one fewer: the read stands for the stops missed only).
+ * Returns how many are still stopping.  Call it between stops, or a late
+ * thread stays stopped until the next one. */
 size_t prof_pause_poll(struct prof_pause *p);
 /* Exit status of the process's main thread when a pause reaped it (the
  * target is sonda's own child in launch mode), else -1. */

@@ -42,6 +42,10 @@ struct prof_pause {
 	pid_t pid;
 	long timeout_us;
 	int blocking;		/* wait for stops asleep (prof_pause_set_blocking) */
+	const volatile sig_atomic_t *fired;	/* changes when the caller's signal came */
+	prof_pause_each_fn each;	/* each thread read as it stops, then let go */
+	void *each_ctx;
+	size_t handled;		/* threads given to each at the last stop */
 	int exit_status;
 	struct prof_tids tids;
 	struct pause_thread *th;	/* seized threads */
@@ -329,25 +333,59 @@ static void pause_briefly(int64_t waited_ns)
  * it shares with the target goes to the target at once (a spinning or
  * polling sampler would keep it from stopping).  A signal ends the wait:
  * the threads not stopped by then are late. */
+/* Gives stopped thread i to the each function, then lets it go. */
+static void hand_over(struct prof_pause *p, size_t i)
+{
+	struct pause_thread *t = &p->th[i];
+
+	p->stopped[0] = i;
+	p->nstopped = 1;
+	p->each(p->each_ctx, p);
+	p->nstopped = 0;
+	p->handled++;
+	ptrace(PTRACE_DETACH, t->tid, 0, (void *)(long)t->sig);
+	drop_thread(p, i);
+}
+
 static void wait_all_asleep(struct prof_pause *p)
 {
-	for (size_t i = 0; i < p->nth;) {
-		size_t before = p->nth;
+	sig_atomic_t fired = *p->fired;
+	int cut = 0;
 
-		if (p->th[i].state != TH_INTERRUPTED) {
-			i++;
+	for (size_t i = 0; i < p->nth;) {
+		struct pause_thread *t = &p->th[i];
+		size_t before = p->nth;
+		int changed = 0;
+
+		/* A thread late since an earlier stop has had a tick to stop
+		 * already (asleep uninterruptibly?): looked at, not waited for. */
+		/* The signal may have come while this thread was not waiting
+		 * (a read, say): then no waitpid would see it. */
+		cut |= *p->fired != fired;
+		if (t->state == TH_INTERRUPTED)
+			changed = wait_thread(p, i, !cut && !t->missed);
+		if (p->nth != before)
+			continue;	/* gone: slot i holds another thread now */
+		if (t->state == TH_STOPPED && p->each) {
+			hand_over(p, i);
 			continue;
 		}
-		if (!wait_thread(p, i, 1) && p->nth == before)
-			break;	/* cut short by the caller's signal: the rest are late */
-		if (p->nth == before)
-			i++;
+		if (t->state == TH_INTERRUPTED && !changed && !t->missed)
+			cut = 1;	/* the caller's signal: the rest are only looked at */
+		i++;
 	}
 }
 
-void prof_pause_set_blocking(struct prof_pause *p, int on)
+void prof_pause_set_each(struct prof_pause *p, prof_pause_each_fn fn, void *ctx)
 {
-	p->blocking = on;
+	p->each = fn;
+	p->each_ctx = ctx;
+}
+
+void prof_pause_set_blocking(struct prof_pause *p, const volatile sig_atomic_t *fired)
+{
+	p->blocking = fired != NULL;
+	p->fired = fired;
 }
 
 /* Waits until no thread is still stopping, or the deadline. */
@@ -425,6 +463,7 @@ static int stop_listed(struct prof_pause *p, char *err, size_t errlen)
 	p->nstopped = 0;
 	p->late = 0;
 	p->skipped = 0;
+	p->handled = 0;
 	if (p->skip_sleepers && p->nfds > p->tids.n)
 		sweep_fds(p);
 	refused = seize_all(p, err, errlen);
@@ -439,7 +478,7 @@ static int stop_listed(struct prof_pause *p, char *err, size_t errlen)
 			p->th[i].missed++;
 		}
 	}
-	if (p->nstopped || (p->skipped && !p->late && !refused))
+	if (p->nstopped || p->handled || (p->skipped && !p->late && !refused))
 		return 0;	/* all asleep is a consistent read too */
 	if (p->exit_status != -1)
 		return -ESRCH;
@@ -529,8 +568,19 @@ size_t prof_pause_poll(struct prof_pause *p)
 
 		if (p->th[i].state == TH_INTERRUPTED && !poll_thread(p, i))
 			pending++;
-		if (p->nth == before)
-			i++;
+		if (p->nth != before)
+			continue;
+		/* Read as it stops, late, its read standing for the stops it
+		 * missed: a thread woken to stop that waited for a CPU is
+		 * where it was (it runs no user code before the stop). */
+		if (p->th[i].state == TH_STOPPED && p->each) {
+			/* Between stops: the read stands for the stops it missed
+			 * and none other (prof_pause_missed says one fewer). */
+			p->th[i].missed -= p->th[i].missed > 0;
+			hand_over(p, i);
+			continue;
+		}
+		i++;
 	}
 	detach_stopped(p);	/* those that stopped since: nobody reads them */
 	p->late = pending;

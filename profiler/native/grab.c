@@ -130,12 +130,21 @@ void prof_grab_add(struct prof_grab *g, const struct prof_grab *wants, struct pr
 {
 	size_t n = prof_pause_count(pp);
 
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++)
+		prof_grab_one(g, wants, pp, i, pid, keep_idle, mono_ns);
+}
+
+const struct prof_grab_thread *prof_grab_one(struct prof_grab *g,
+					     const struct prof_grab *wants,
+					     struct prof_pause *pp, size_t i, pid_t pid,
+					     int keep_idle, int64_t mono_ns)
+{
+	{
 		struct user_regs_struct u;
 		struct prof_grab_thread *t;
 
 		if (prof_pause_regs(pp, i, &u) != 0 || !(t = slot(g)))
-			continue;
+			return NULL;
 		t->tid = prof_pause_tid(pp, i);
 		t->weight = 1 + prof_pause_missed(pp, i);
 		t->mono_ns = mono_ns;
@@ -145,7 +154,7 @@ void prof_grab_add(struct prof_grab *g, const struct prof_grab *wants, struct pr
 				   : STORE_STATE_ONCPU;
 		if (t->state == STORE_STATE_IDLE && !keep_idle) {
 			g->n--;
-			continue;
+			return NULL;
 		}
 		{
 			/* Threads not seen before get the whole copy; thread ids
@@ -155,10 +164,11 @@ void prof_grab_add(struct prof_grab *g, const struct prof_grab *wants, struct pr
 
 			if (room(t, len) < 0) {
 				g->n--;
-				continue;
+				return NULL;
 			}
 			t->len = copy_stack(pid, t->regs.r[PROF_REG_SP], t->stack, len);
 		}
+		return t;
 	}
 }
 

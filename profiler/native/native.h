@@ -277,6 +277,12 @@ void prof_grab_take(struct prof_grab *g, struct prof_pause *pp, pid_t pid, int k
  * stack as wants notes, each thread marked taken at mono_ns. */
 void prof_grab_add(struct prof_grab *g, const struct prof_grab *wants, struct prof_pause *pp,
 		   pid_t pid, int keep_idle, int64_t mono_ns);
+/* Stopped thread i of pp alone, appended to g; the read, or NULL when
+ * none was kept (gone, or idle without keep_idle). */
+const struct prof_grab_thread *prof_grab_one(struct prof_grab *g,
+					     const struct prof_grab *wants,
+					     struct prof_pause *pp, size_t i, pid_t pid,
+					     int keep_idle, int64_t mono_ns);
 /* The last unwind of tid read depth bytes above SP: copy about that much
  * (and a margin) next time, so the thread is held no longer than needed. */
 void prof_grab_note(struct prof_grab *g, pid_t tid, size_t depth);

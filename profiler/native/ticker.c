@@ -47,6 +47,10 @@ struct prof_ticker {
 	uint64_t taken, lost, errors;
 	char last_error[160];
 	pid_t runner;			/* a thread seen running at the last tick */
+	/* The tick being taken (this thread only). */
+	int64_t tick_ns;
+	pid_t runner_now;
+	size_t dropped;
 };
 
 static int64_t mono_now(void)
@@ -188,6 +192,7 @@ static int wait_tick(struct prof_ticker *k, struct prof_pause *pp, sig_atomic_t 
 			return -1;
 		/* A late thread is let go as soon as it stops: look every
 		 * 200 us meanwhile (rare: a loaded machine). */
+		k->tick_ns = mono_now();	/* a late thread's read is taken now */
 		if (prof_pause_poll(pp)) {
 			struct timespec ts = {0, 200000};
 
@@ -223,29 +228,41 @@ static void note_gone(struct prof_ticker *k, struct prof_pause *pp)
 	pthread_mutex_unlock(&k->mu);
 }
 
-/* The first thread read running, the main thread first. */
-static pid_t runner_of(const struct prof_grab *g, size_t from, pid_t pid)
+/* Each thread as it stops (prof_pause_set_each): copied into the batch,
+ * let go at once by the pause. */
+static void take_one(void *ctx, struct prof_pause *pp)
 {
-	pid_t r = 0;
+	struct prof_ticker *k = ctx;
+	const struct prof_grab_thread *t;
 
-	for (size_t i = from; i < g->n; i++) {
-		if (g->t[i].state != STORE_STATE_ONCPU)
-			continue;
-		if (g->t[i].tid == pid)
-			return pid;
-		if (!r)
-			r = g->t[i].tid;
+	pthread_mutex_lock(&k->mu);
+	if (k->fill->n >= BATCH_MAX) {
+		k->dropped++;	/* nobody drains: keep the oldest */
+		pthread_mutex_unlock(&k->mu);
+		return;
 	}
-	return r;
+	t = prof_grab_one(k->fill, &k->wants, pp, 0, k->pid, k->keep_idle, k->tick_ns);
+	if (t && t->state == STORE_STATE_ONCPU) {
+		/* Found running: stopped unasked next time, and the CPU to
+		 * keep to is its (the main thread's first). */
+		prof_pause_note_running(pp, t->tid);
+		if (!k->runner_now || t->tid == k->pid)
+			k->runner_now = t->tid;
+	}
+	pthread_mutex_unlock(&k->mu);
 }
 
-/* One tick: stop, copy, resume.  0, or -1 when the target is gone. */
+/* One tick: stop, copy and resume each thread.  0, or -1 when the target
+ * is gone. */
 static int tick(struct prof_ticker *k, struct prof_pause *pp, int64_t now)
 {
 	char err[160] = "";
-	int rc = prof_pause_stop(pp, err, sizeof(err));
-	size_t from;
+	int rc;
 
+	k->tick_ns = now;
+	k->runner_now = 0;
+	k->dropped = 0;
+	rc = prof_pause_stop(pp, err, sizeof(err));
 	if (rc == -ESRCH)
 		return -1;
 	if (rc < 0) {
@@ -254,28 +271,25 @@ static int tick(struct prof_ticker *k, struct prof_pause *pp, int64_t now)
 		 * threads refuse ptrace, which is its end, not an error. */
 		if (!prof_nat_alive(k->pid))
 			return -1;
-		if (!prof_pause_late(pp)) {	/* slow threads are read at a later tick */
-			pthread_mutex_lock(&k->mu);
+		pthread_mutex_lock(&k->mu);
+		if (prof_pause_late(pp)) {
+			k->taken++;	/* slow threads: read when they stop, for this tick too */
+		} else {
 			k->errors++;
 			snprintf(k->last_error, sizeof(k->last_error), "%s", err);
-			pthread_mutex_unlock(&k->mu);
 		}
+		pthread_mutex_unlock(&k->mu);
 		return 0;
 	}
+	prof_pause_resume(pp);	/* none left stopped: for form's sake */
 	pthread_mutex_lock(&k->mu);
-	from = k->fill->n;
-	if (from < BATCH_MAX) {
-		prof_grab_add(k->fill, &k->wants, pp, k->pid, k->keep_idle, now);
+	if (k->dropped)
+		k->lost++;
+	else
 		k->taken++;
-	} else
-		k->lost++;	/* nobody drains: keep the oldest */
-	k->runner = runner_of(k->fill, from, k->pid);
-	for (size_t i = from; i < k->fill->n; i++)
-		if (k->fill->t[i].state == STORE_STATE_ONCPU)
-			prof_pause_note_running(pp, k->fill->t[i].tid);
+	k->runner = k->runner_now;
 	k->exit_status = prof_pause_exit_status(pp);
 	pthread_mutex_unlock(&k->mu);
-	prof_pause_resume(pp);
 	return 0;
 }
 
@@ -295,7 +309,8 @@ static void *ticker_main(void *arg)
 		return NULL;
 	}
 	prof_pause_set_relist(pp, 10000);	/* new threads are found within 10 ms */
-	prof_pause_set_blocking(pp, 1);		/* until the stop, or the next tick */
+	prof_pause_set_blocking(pp, &ticks_fired);	/* until the stop, or the next tick */
+	prof_pause_set_each(pp, take_one, k);
 	/* Without --idle a sleeping thread would be dropped anyway: leave
 	 * it asleep rather than wake it to read it. */
 	prof_pause_skip_sleepers(pp, !k->keep_idle);
