@@ -164,12 +164,19 @@ static uint32_t ra_state(uint64_t r)
 	return e ? __atomic_load_n(&e->state, __ATOMIC_ACQUIRE) : RA_UNKNOWN;
 }
 
-static void ra_set(uint64_t r, uint32_t state)
+/* Distrust wins over any other thread's news about r. */
+static void ra_set_bad(uint64_t r)
 {
 	struct ra_entry *e = ra_find(r, 1);
 
 	if (e)
-		__atomic_store_n(&e->state, state, __ATOMIC_RELEASE);
+		__atomic_store_n(&e->state, RA_BAD, __ATOMIC_RELEASE);
+}
+
+/* r moves from state `from` to `to` unless another thread moved it first. */
+static void ra_move(struct ra_entry *e, uint32_t from, uint32_t to)
+{
+	__atomic_compare_exchange_n(&e->state, &from, to, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
 }
 
 /* After r, libunwind ended the stack n (<= TAIL_MAX) frames later: f. */
@@ -186,7 +193,7 @@ static void ra_tail_seen(uint64_t r, const uint64_t *f, uint32_t n)
 		uint32_t next = (st & 255) == RA_TAIL1 ? RA_TAIL2 : RA_BOTTOM;
 
 		if (old->n == n && !memcmp(old->f, f, 8u * n))
-			__atomic_store_n(&e->state, next | (st >> 8) << 8, __ATOMIC_RELEASE);
+			ra_move(e, st, next | (st >> 8) << 8);
 		else
 			__atomic_store_n(&e->state, RA_BAD, __ATOMIC_RELEASE);
 		return;
@@ -200,19 +207,21 @@ static void ra_tail_seen(uint64_t r, const uint64_t *f, uint32_t n)
 	}
 	tails[t].n = n;
 	memcpy(tails[t].f, f, 8u * n);
-	__atomic_store_n(&e->state, RA_TAIL1 | t << 8, __ATOMIC_RELEASE);
+	ra_move(e, st, RA_TAIL1 | t << 8);
 }
 
 /* Compares one event's walk (f, nf) with libunwind's stack (u, nu; ended
  * tells it was not cut by the frame limit) and learns from them. */
 static void ra_learn(const uint64_t *f, uint32_t nf, const uint64_t *u, uint32_t nu, int ended)
 {
+	struct ra_entry *e;
+
 	for (uint32_t k = 0; k < nf && k < nu && f[k] == u[k]; k++) {
 		if (k + 1 < nf && k + 1 < nu && f[k + 1] == u[k + 1]) {
 			if (k + 2 < nu && u[k + 2] == u[k + 1])
 				return;	/* recursion: agreement proves nothing */
-			if (ra_state(f[k]) == RA_UNKNOWN)
-				ra_set(f[k], RA_GOOD);
+			if (ra_state(f[k]) == RA_UNKNOWN && (e = ra_find(f[k], 1)))
+				ra_move(e, RA_UNKNOWN, RA_GOOD);
 			continue;
 		}
 		/* the step from f[k] went wrong (or one side ended there) */
@@ -221,7 +230,7 @@ static void ra_learn(const uint64_t *f, uint32_t nf, const uint64_t *u, uint32_t
 		if (ended && nu - (k + 1) <= TAIL_MAX)
 			ra_tail_seen(f[k], u + k + 1, nu - (k + 1));
 		else if (k + 1 < nu)
-			ra_set(f[k], RA_BAD);
+			ra_set_bad(f[k]);
 		return;
 	}
 }
