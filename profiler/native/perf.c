@@ -202,7 +202,7 @@ static int open_ring(struct prof_perf *p, pid_t tid, int cpu)
 	void *base;
 	size_t pages = p->n < RING_BIG ? RING_PAGES_BIG : p->n < RING_FIRST ? RING_PAGES_FIRST :
 		       RING_PAGES_MORE;
-	size_t len = (pages + 1) * p->page;
+	size_t len;
 
 	if (p->n == p->cap) {
 		size_t nc = p->cap ? 2 * p->cap : 16;
@@ -216,10 +216,18 @@ static int open_ring(struct prof_perf *p, pid_t tid, int cpu)
 	fd = cpu >= 0 ? perf_open_on(&p->attr, tid, cpu) : perf_open(&p->attr, tid);
 	if (fd < 0)
 		return -1;
-	base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, (int)fd, 0);
-	if (base == MAP_FAILED) {
-		close((int)fd);
-		return -1;
+	/* Smaller when locked memory is short (perf_event_mlock_kb for a
+	 * user without CAP_IPC_LOCK): the drains come sooner. */
+	for (;;) {
+		len = (pages + 1) * p->page;
+		base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, (int)fd, 0);
+		if (base != MAP_FAILED)
+			break;
+		if ((errno != EPERM && errno != ENOMEM) || pages <= 8) {
+			close((int)fd);
+			return -1;
+		}
+		pages /= 2;
 	}
 	p->r[p->n++] = (struct ring){.tid = cpu >= 0 ? -1 - cpu : tid, .fd = (int)fd, .base = base,
 				     .pages = pages, .seen = 1, .watch_fd = -1};

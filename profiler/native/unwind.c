@@ -135,6 +135,7 @@ struct outer {
 	int64_t from;		/* for samples taken from then on */
 	uint64_t spent;		/* the watchpoint whose shots ran out */
 	int64_t armed;		/* when the current one was (a sample's time) */
+	uint32_t live;		/* frames beyond copies left to read live (no watchpoint to be had) */
 	size_t n;
 	uint64_t ips[PROF_NATIVE_MAX_FRAMES];	/* G's callers, innermost first */
 };
@@ -551,6 +552,10 @@ static int reuse_outer(struct prof_unwinder *u, uint64_t cfa, int beyond, uint64
 		return 0;
 	if (o->cfa > cfa && o->watch)
 		return 0;
+	if (o->live) {
+		o->live--;	/* no watchpoint lately: not asked for at every frame */
+		return 0;
+	}
 	if (o->cfa != cfa && o->valid)
 		prof_unwind_watch_hit(u, u->tid);	/* G is gone: a shallower stack */
 	switch ((st = u->ops.state(u->ops.ctx, u->tid, cfa - 8, u->when))) {
@@ -587,7 +592,11 @@ static int reuse_outer(struct prof_unwinder *u, uint64_t cfa, int beyond, uint64
 			o->watch = id;
 			o->armed = u->when;
 		} else if (st == PROF_WATCH_NONE) {
-			return 0;	/* no watchpoints: read live, as they are now */
+			/* No watchpoint to be had (debug registers taken, or
+			 * none allowed): read live, as they are now. */
+			o->backoff = o->backoff ? (o->backoff < 512 ? 2 * o->backoff : 1024) : 1;
+			o->live = o->backoff;
+			return 0;
 		} else {
 			o->watch = 0;
 		}
