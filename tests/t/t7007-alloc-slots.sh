@@ -165,4 +165,58 @@ test_expect_success '240 threads, 80 at once: exact totals at the site' '
 	echo "240480 240000 7728000 480 48000" >expect && test_cmp expect actual
 '
 
+# Three threads keep 1000 blocks of 100 bytes each, the main thread 500,
+# and all stay alive: what sonda top reads from the region is in their slots.
+cat >hold.c <<'EOF'
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+__attribute__((noinline)) void *held_site(size_t n) { return malloc(n); }
+
+static pthread_barrier_t bar;
+
+static void *work(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 1000; i++)
+		held_site(100);
+	pthread_barrier_wait(&bar);
+	for (;;)
+		pause();
+	return NULL;
+}
+
+int main(void)
+{
+	pthread_t t[3];
+	FILE *f;
+
+	pthread_barrier_init(&bar, NULL, 4);
+	for (int i = 0; i < 3; i++)
+		pthread_create(&t[i], NULL, work, NULL);
+	for (int i = 0; i < 500; i++)
+		held_site(100);
+	pthread_barrier_wait(&bar);
+	f = fopen("hold.tmp", "w");
+	fprintf(f, "%d\n", (int)getpid());
+	fclose(f);
+	rename("hold.tmp", "hold.pid");
+	for (;;)
+		pause();
+}
+EOF
+
+test_expect_success 'sonda top reads the live threads'"'"' slots: exact allocations and bytes' '
+	cc -O0 -g -fno-omit-frame-pointer -pthread -o hold hold.c &&
+	test_spawn "$SONDA" run --alloc -o h.db -- ./hold &&
+	test_wait_for "test -s hold.pid" 10 &&
+	pid=$(cat hold.pid) && echo "$pid" >>"$TRASH/.pids" &&
+	test_wait_for "test -f /dev/shm/sonda-$pid" 5 &&
+	{ "$SONDA" top -b -n 1 --refresh 0.5 -p "$pid" >top.out 2>top.err; rc=$?; kill "$pid"; test $rc = 0; } &&
+	grep held_site top.out | awk "{ print \$4, \$5 }" | sort -n >actual &&
+	printf "%s\n" "500 48.8K" "3000 293.0K" >expect && test_cmp expect actual
+'
+
 test_done
