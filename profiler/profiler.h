@@ -114,8 +114,7 @@ void prof_pause_set_relist(struct prof_pause *p, long usec);
  * NULL (the default) polls (a sampler on another CPU sees a stop sooner
  * by polling than by being woken). */
 void prof_pause_set_blocking(struct prof_pause *p, const volatile sig_atomic_t *fired);
-/* With blocking waits, reads each thread as soon as it stops and lets it
- * go at once, instead of holding every thread until all have stopped: a
+/* Reads each thread as soon as it stops and lets it go at once, instead of holding every thread until all have stopped: a
  * thread slow to stop then holds no other (wall mode needs no snapshot
  * across threads).  fn sees the thread as stopped thread 0 of p (the
  * prof_pause_tid/regs/... calls); prof_pause_stop() returns with none

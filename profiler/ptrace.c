@@ -406,8 +406,13 @@ static void wait_all(struct prof_pause *p)
 
 			if (p->th[i].state == TH_INTERRUPTED && !poll_thread(p, i))
 				pending++;
-			if (p->nth == before)
-				i++;
+			if (p->nth != before)
+				continue;
+			if (p->th[i].state == TH_STOPPED && p->each) {
+				hand_over(p, i);
+				continue;
+			}
+			i++;
 		}
 		if (!pending)
 			return;

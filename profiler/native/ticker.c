@@ -30,6 +30,7 @@
  * symbols, the store) then must not run on that CPU: the sampling thread,
  * kept off it, unwinds the copies every 10 ms (wall.c). */
 #define PLACE_NS (50 * 1000000LL)	/* how often the thread moves to the target's CPU */
+#define APART_NS (2000 * 1000000LL)	/* kept off it this long when it will not stay */
 #define BATCH_MAX 8192			/* thread reads held at most between two drains */
 
 struct prof_ticker {
@@ -47,11 +48,17 @@ struct prof_ticker {
 	uint64_t taken, lost, errors;
 	char last_error[160];
 	pid_t runner;			/* a thread seen running at the last tick */
+	/* This thread's own (place()): the CPU it keeps to (or off, apart). */
+	int placed, apart, strays;
+	int64_t apart_until;
 	/* The tick being taken (this thread only). */
 	int64_t tick_ns;
 	pid_t runner_now;
 	size_t dropped;
 };
+
+/* Ticks come as signals to the thread (see TICK_SIGNAL): its count. */
+static _Thread_local volatile sig_atomic_t ticks_fired;
 
 static int64_t mono_now(void)
 {
@@ -94,12 +101,28 @@ static int cpu_of(pid_t pid, pid_t tid)
 	return p ? atoi(p + 1) : -1;
 }
 
-/* Onto the CPU of the thread that last ran (the main thread when none
- * did).  A no-op with one CPU, or when not permitted. */
-static void place(struct prof_ticker *k, int *placed)
+/* Pins this thread to cpu, or (apart) to every CPU but cpu. */
+static int pin(int cpu, int apart, long ncpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	for (int i = 0; i < ncpu; i++)
+		if ((i == cpu) != apart)
+			CPU_SET(i, &set);
+	return pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
+/* Keeps to the CPU of the thread that last ran (the main thread when
+ * none did).  Where the scheduler moves the target off that CPU as it
+ * is resumed (an idle CPU beside: the resume comes from a busy one), a
+ * shared CPU saves nothing: found moved at two checks in a row, the
+ * thread keeps off the target's CPU instead for APART_NS and polls for
+ * stops there, as a sampler on another CPU must (see prof_pause_set_
+ * blocking), then tries again.  A no-op with one CPU. */
+static void place(struct prof_ticker *k, struct prof_pause *pp, int64_t now)
 {
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	cpu_set_t set;
 	pid_t tid;
 	int cpu;
 
@@ -109,12 +132,30 @@ static void place(struct prof_ticker *k, int *placed)
 	tid = k->runner ? k->runner : k->pid;
 	pthread_mutex_unlock(&k->mu);
 	cpu = cpu_of(k->pid, tid);
-	if (cpu < 0 || cpu >= ncpu || cpu == *placed)
+	if (cpu < 0 || cpu >= ncpu)
 		return;
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) == 0)
-		*placed = cpu;
+	if (k->apart && now < k->apart_until) {
+		if (cpu != k->placed && pin(cpu, 1, ncpu) == 0)
+			k->placed = cpu;
+		return;
+	}
+	if (k->apart) {
+		k->apart = 0;
+		k->strays = 0;
+		k->placed = -1;
+		prof_pause_set_blocking(pp, &ticks_fired);
+	}
+	k->strays = k->placed >= 0 && cpu != k->placed ? k->strays + 1 : 0;
+	if (k->strays >= 2) {
+		k->apart = 1;
+		k->apart_until = now + APART_NS;
+		prof_pause_set_blocking(pp, NULL);
+		if (pin(cpu, 1, ncpu) == 0)
+			k->placed = cpu;
+		return;
+	}
+	if (cpu != k->placed && pin(cpu, 0, ncpu) == 0)
+		k->placed = cpu;
 }
 
 /* A tick moved by up to a quarter period either way, so that a periodic
@@ -142,8 +183,6 @@ static int64_t jitter(uint64_t *seed, int64_t period)
  * periodic target at every phase over a recording. */
 #define TICK_SIGNAL (SIGRTMAX - 3)
 #define REPHASE 32
-
-static _Thread_local volatile sig_atomic_t ticks_fired;
 
 static void on_tick(int sig)
 {
@@ -293,15 +332,21 @@ static int tick(struct prof_ticker *k, struct prof_pause *pp, int64_t now)
 	return 0;
 }
 
+static long half_tick_us(int64_t period)
+{
+	long half = (long)(period / 2000);
+
+	return half < 100 ? 100 : half > 20000 ? 20000 : half;
+}
+
 static void *ticker_main(void *arg)
 {
 	struct prof_ticker *k = arg;
 	char err[160];
 	struct prof_pause *pp = prof_pause_new(k->pid, err, sizeof(err));
-	int64_t period = k->period_ns, next = mono_now(), due = next, placed_at = 0;
+	int64_t period = k->period_ns, next = mono_now(), due = next, placed_at = next;
 	uint64_t seed = (uint64_t)next | 1;
 	sig_atomic_t seen = ticks_fired;
-	int placed = -1;
 
 	if (!pp || make_timer(k) < 0) {
 		prof_pause_free(pp);
@@ -310,6 +355,9 @@ static void *ticker_main(void *arg)
 	}
 	prof_pause_set_relist(pp, 10000);	/* new threads are found within 10 ms */
 	prof_pause_set_blocking(pp, &ticks_fired);	/* until the stop, or the next tick */
+	/* Polling for stops (from another CPU, apart): a thread that cannot
+	 * stop within half a tick is read when it stops. */
+	prof_pause_set_timeout(pp, half_tick_us(period));
 	prof_pause_set_each(pp, take_one, k);
 	/* Without --idle a sleeping thread would be dropped anyway: leave
 	 * it asleep rather than wake it to read it. */
@@ -317,7 +365,7 @@ static void *ticker_main(void *arg)
 	pthread_setname_np(pthread_self(), "sonda-stop");
 	unblock_sigchld();
 	raise_priority();
-	place(k, &placed);
+	place(k, pp, next);
 	for (unsigned n = 0; !atomic_load(&k->stop); n++) {
 		int64_t now;
 
@@ -350,7 +398,7 @@ static void *ticker_main(void *arg)
 		due += period;
 		if (now - placed_at >= PLACE_NS) {
 			placed_at = now;
-			place(k, &placed);
+			place(k, pp, now);
 		}
 	}
 	timer_delete(k->timer);
@@ -376,6 +424,7 @@ struct prof_ticker *prof_ticker_start(pid_t pid, double rate_hz, int keep_idle,
 	if (k->period_ns < 1000)
 		k->period_ns = 1000;
 	k->exit_status = -1;
+	k->placed = -1;
 	k->fill = first;
 	pthread_mutex_init(&k->mu, NULL);
 	pthread_once(&handler_once, install_tick_handler);
