@@ -79,8 +79,13 @@ static uint64_t stack_key(const struct prof_nat *n, const uint64_t *kips, size_t
 	for (size_t i = 0; i < nk; i++)
 		h = mix(h, kips[i]);
 	h = mix(h, nk);
-	for (size_t i = 0; i < nips; i++)
-		h = mix(h, n->ips[i]);
+	/* A multiply and a rotation per address: a deep stack is hashed at
+	 * every sample. */
+	for (size_t i = 0; i < nips; i++) {
+		uint64_t x = h ^ n->ips[i];
+
+		h = ((x << 29) | (x >> 35)) * 0x9E3779B97F4A7C15ull;
+	}
 	h = mix(h, nips);
 	h = mix(h, (uint64_t)(uintptr_t)reason);
 	return h ? h : 1;

@@ -37,10 +37,8 @@
 #define FIRST_DRAINS_NS (30 * 1000000LL)
 #define FIRST_DRAIN_NS (2 * 1000000LL)
 /* A watchpoint is disabled by the kernel after this many writes (each
- * costs the target a trap); its records are noted per drain up to
- * WATCH_BATCH. */
+ * costs the target a trap). */
 #define WATCH_SHOTS 64
-#define WATCH_BATCH 128
 
 /* perf's register numbers for the libunwind order RAX..R15, RIP. */
 static const int perf_reg_of[PROF_NREGS] = {
@@ -63,9 +61,6 @@ struct ring {
 	uint64_t watch_id, watch_addr;
 	int64_t watch_armed;	/* when (CLOCK_MONOTONIC ns) */
 	uint64_t watch_seen;	/* its records read */
-	uint64_t watch_seen0;	/* of which before this drain */
-	uint64_t batch[WATCH_BATCH];	/* times of its records in this drain */
-	size_t nbatch;		/* (more than WATCH_BATCH: unknown) */
 };
 
 struct prof_perf {
@@ -243,8 +238,7 @@ static void close_watch(struct ring *r)
 	r->watch_fd = -1;
 	r->watch_id = 0;
 	r->watch_addr = 0;
-	r->watch_seen = r->watch_seen0 = 0;
-	r->nbatch = 0;
+	r->watch_seen = 0;
 }
 
 static void close_ring(struct prof_perf *p, struct ring *r)
@@ -473,30 +467,6 @@ static void ring_copy(const uint8_t *data, uint64_t size, uint64_t at, void *dst
 	}
 }
 
-/* The times of the thread's watchpoint records in [tail, head), before
- * any sample is read: whether the watched word was written after a
- * sample is known when that sample is unwound. */
-static void scan_watch(struct ring *r, const uint8_t *data, uint64_t size, uint64_t tail,
-		       uint64_t head)
-{
-	r->nbatch = 0;
-	r->watch_seen0 = r->watch_seen;
-	while (r->watch_id && head - tail >= sizeof(struct perf_event_header)) {
-		struct perf_event_header h;
-		uint64_t idt[2];
-
-		ring_copy(data, size, tail, &h, sizeof(h));
-		if (h.size < sizeof(h) || h.size > head - tail)
-			break;
-		if (h.type == PERF_RECORD_SAMPLE && h.size >= sizeof(h) + 16) {
-			ring_copy(data, size, tail + sizeof(h), idt, sizeof(idt));
-			if (idt[0] == r->watch_id && r->nbatch++ < WATCH_BATCH)
-				r->batch[r->nbatch - 1] = idt[1];
-		}
-		tail += h.size;
-	}
-}
-
 static int drain_ring(struct prof_perf *p, struct ring *r, prof_perf_cb cb, void *ctx)
 {
 	struct perf_event_mmap_page *meta = r->base;
@@ -505,8 +475,6 @@ static int drain_ring(struct prof_perf *p, struct ring *r, prof_perf_cb cb, void
 	uint64_t head = __atomic_load_n(&meta->data_head, __ATOMIC_ACQUIRE);
 	uint64_t tail = meta->data_tail;
 	int n = 0;
-
-	scan_watch(r, data, size, tail, head);
 
 	while (tail < head) {
 		struct perf_event_header h;
@@ -553,8 +521,6 @@ static int drain_ring(struct prof_perf *p, struct ring *r, prof_perf_cb cb, void
 				s.pid = p->pid;
 				s.tid = r->tid;
 				s.watch_hit = 1;
-				if (h.size >= sizeof(h) + 16)
-					memcpy(&s.time, rec + sizeof(h) + 8, 8);
 				r->watch_seen++;
 				p->watch_hit_ns = mono_ns();
 				cb(ctx, &s);
@@ -568,7 +534,6 @@ static int drain_ring(struct prof_perf *p, struct ring *r, prof_perf_cb cb, void
 		}
 	}
 	__atomic_store_n(&meta->data_tail, tail, __ATOMIC_RELEASE);
-	r->nbatch = 0;
 	return n;
 }
 
@@ -629,7 +594,7 @@ uint64_t prof_perf_watch(struct prof_perf *p, pid_t tid, uint64_t addr)
 	a.bp_addr = addr;
 	a.bp_len = HW_BREAKPOINT_LEN_8;
 	a.sample_period = 1;
-	a.sample_type = PERF_SAMPLE_IDENTIFIER | PERF_SAMPLE_TIME;
+	a.sample_type = PERF_SAMPLE_IDENTIFIER;
 	a.use_clockid = 1;	/* a ring's events share its clock */
 	a.clockid = CLOCK_MONOTONIC;
 	a.exclude_kernel = 1;
@@ -674,15 +639,11 @@ int prof_perf_watch_state(struct prof_perf *p, pid_t tid, uint64_t addr, int64_t
 		return PROF_WATCH_NONE;
 	if (r->watch_armed > when)
 		return PROF_WATCH_LATER;
-	if (r->nbatch > WATCH_BATCH)
-		return PROF_WATCH_SPENT;
-	for (size_t i = 0; i < r->nbatch; i++)
-		if ((int64_t)r->batch[i] > when)
-			return PROF_WATCH_WRITTEN;
 	if (read(r->watch_fd, &count, sizeof(count)) != sizeof(count))
 		return PROF_WATCH_SPENT;
-	/* More writes than records up to this drain's end: written since. */
-	if (count > r->watch_seen0 + r->nbatch)
+	/* Its records before the sample in the ring were read (they are
+	 * older); any other write came after the sample. */
+	if (count > r->watch_seen)
 		return PROF_WATCH_WRITTEN;
 	return count >= WATCH_SHOTS ? PROF_WATCH_SPENT : PROF_WATCH_CLEAN;
 }
