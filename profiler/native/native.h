@@ -164,6 +164,7 @@ size_t prof_unwind(struct prof_unwinder *u, const struct prof_regs *regs, const 
 		   size_t len, uint64_t *ips, size_t max, const char **reason);
 /* How far above SP the last unwind read (bytes). */
 size_t prof_unwind_depth(const struct prof_unwinder *u);
+size_t prof_unwind_copy_depth(const struct prof_unwinder *u);	/* of it, in the copy */
 /* The outer frames of deep stacks kept between samples, guarded by a
  * watchpoint per thread (unwind.c explains): arm puts one on the 8 bytes
  * at addr and returns its id (0: cannot), armed is the thread's current
@@ -209,6 +210,7 @@ int prof_perf_scan(struct prof_perf *p);
 const char *prof_perf_event(const struct prof_perf *p);
 uint64_t prof_perf_lost(const struct prof_perf *p);
 int prof_perf_kernel(const struct prof_perf *p);	/* kernel frames sampled */
+void prof_perf_hint(struct prof_perf *p, size_t depth);
 uint64_t prof_perf_watch(struct prof_perf *p, pid_t tid, uint64_t addr);
 uint64_t prof_perf_watch_id(struct prof_perf *p, pid_t tid);
 int64_t prof_perf_watch_count(struct prof_perf *p, pid_t tid);

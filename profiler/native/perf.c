@@ -76,6 +76,7 @@ struct prof_perf {
 	size_t page;
 	int slot_of[PROF_NREGS];	/* libunwind register order -> position in a sample */
 	int watch_broken;	/* a watchpoint could not be opened: none tried again */
+	size_t prefetch;	/* bytes of stack copy the unwinds read (prof_perf_hint) */
 	pid_t born[64];	/* threads announced by PERF_RECORD_FORK, not yet opened */
 	size_t nborn;
 	int64_t scanned_ns, checked_ns, opened_ns;
@@ -352,6 +353,14 @@ int64_t prof_perf_drain_ns(const struct prof_perf *p)
 	return d < DRAIN_MAX_NS ? d : DRAIN_MAX_NS;
 }
 
+/* The unwinds read about depth bytes of their stack copies. */
+void prof_perf_hint(struct prof_perf *p, size_t depth)
+{
+	size_t d = depth < 2048 ? depth : 2048;
+
+	p->prefetch = (3 * p->prefetch + d) / 4;	/* one odd stack does not change it */
+}
+
 const char *prof_perf_event(const struct prof_perf *p)
 {
 	return p->event;
@@ -487,6 +496,12 @@ static int drain_ring(struct prof_perf *p, struct ring *r, prof_perf_cb cb, void
 		ring_copy(data, size, tail, &h, sizeof(h));
 		if (h.size < sizeof(h) || h.size > head - tail)
 			break;
+		/* The next record was written by the kernel on another CPU:
+		 * its registers and the top of its stack copy are fetched
+		 * while this one is unwound. */
+		if (head - tail > h.size)
+			for (size_t i = 0; i < 256 + p->prefetch; i += 64)
+				__builtin_prefetch(data + ((off + h.size + i) & (size - 1)));
 		/* Parsed in place unless it wraps: a sample is up to 64 KB. */
 		if (off + h.size <= size) {
 			rec = data + off;

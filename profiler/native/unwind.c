@@ -744,3 +744,8 @@ size_t prof_unwind_depth(const struct prof_unwinder *u)
 {
 	return (size_t)u->deepest;
 }
+
+size_t prof_unwind_copy_depth(const struct prof_unwinder *u)
+{
+	return u->deepest < u->stack_len ? (size_t)u->deepest : u->stack_len;
+}
