@@ -15,6 +15,14 @@
  *   detach       each tick PTRACE_SEIZE, PTRACE_INTERRUPT, waitpid, PTRACE_DETACH
  *                (what sonda's wall mode does, less the register and stack copy)
  *   detach+read  the same plus PTRACE_GETREGSET and an 8 KB process_vm_readv
+ *   idle-resume  detach+read, this thread turning SCHED_IDLE just before the
+ *                detach (so that the scheduler, seeing the CPU idle, resumes
+ *                the child there rather than on another, idle CPU), and a
+ *                second thread at real-time priority on the same CPU making
+ *                it real-time again at each tick (it wakes it with SIGUSR1);
+ *                follow only.  Measured under load: the child then often
+ *                stays stopped while another task has the CPU (+1.3 ms per
+ *                tick), which is why sonda does not do this.
  *
  * with the two on different CPUs ("apart": pinned to CPU 1 and 0), on the
  * same one ("shared": both pinned to CPU 0), or the child free and this
@@ -36,14 +44,17 @@
 #include <string.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
+#include <pthread.h>
 #include <sys/uio.h>
 #include <sys/user.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-enum way { ALONE, TIMER, CONT, DETACH, READ, NWAYS };
-static const char *const names[NWAYS] = {"alone", "timer", "cont", "detach", "detach+read"};
+enum way { ALONE, TIMER, CONT, DETACH, READ, IDLEREAD, NWAYS };
+static const char *const names[NWAYS] = {"alone", "timer", "cont", "detach", "detach+read",
+					 "idle-resume"};
 
 static volatile unsigned long sink;
 
@@ -140,6 +151,41 @@ static int stop_one(pid_t tid)
 	}
 }
 
+/* idle-resume: the booster thread's state. */
+static struct {
+	pthread_t thread;
+	pid_t tracer, self;
+	int64_t period;
+	volatile int stop;
+} boost;
+
+static pid_t my_tid(void)
+{
+	return (pid_t)syscall(SYS_gettid);
+}
+
+static void *booster(void *arg)
+{
+	struct sched_param fifo = {.sched_priority = 1};
+	int64_t next = now_ns();
+
+	(void)arg;
+	boost.self = my_tid();
+	sched_setscheduler(0, SCHED_FIFO, &fifo);
+	while (!boost.stop) {
+		struct timespec ts;
+
+		next += boost.period;
+		ts.tv_sec = next / 1000000000;
+		ts.tv_nsec = next % 1000000000;
+		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+			;
+		sched_setscheduler(boost.tracer, SCHED_FIFO, &fifo);
+		syscall(SYS_tgkill, getpid(), boost.tracer, SIGUSR1);
+	}
+	return NULL;
+}
+
 struct run {
 	double wall, cpu, rqwait, stopped, moves;	/* the child's */
 	double stop_us, resume_us;	/* tracer's medians per tick */
@@ -197,20 +243,46 @@ static int run_once(enum way w, int shared, long hz, long rounds, struct run *ou
 		return -1;
 	next = now_ns();
 	out->ticks = 0;
+	if (w == IDLEREAD) {
+		sigset_t usr1;
+
+		sigemptyset(&usr1);
+		sigaddset(&usr1, SIGUSR1);
+		pthread_sigmask(SIG_BLOCK, &usr1, NULL);
+		boost.tracer = my_tid();
+		boost.period = period;
+		boost.stop = 0;
+		boost.self = 0;
+		pthread_create(&boost.thread, NULL, booster, NULL);
+		while (!boost.self)
+			sched_yield();
+	}
 	while (w != ALONE) {
 		struct timespec ts;
 		int64_t t0, t1, t2;
 
-		next += period;
-		ts.tv_sec = next / 1000000000;
-		ts.tv_nsec = next % 1000000000;
-		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
-			;
+		if (w == IDLEREAD) {
+			sigset_t usr1;
+			int sig;
+
+			sigemptyset(&usr1);
+			sigaddset(&usr1, SIGUSR1);
+			sigwait(&usr1, &sig);
+		} else {
+			next += period;
+			ts.tv_sec = next / 1000000000;
+			ts.tv_nsec = next % 1000000000;
+			while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+				;
+		}
 		if (shared == 2 && out->ticks % 100 == 99) {
 			int c = cpu_of(pid);
 
-			if (c >= 0)
+			if (c >= 0) {
 				pin(0, c);
+				if (w == IDLEREAD)
+					pin(boost.self, c);
+			}
 		}
 		if (w == TIMER) {
 			out->ticks++;
@@ -224,13 +296,18 @@ static int run_once(enum way w, int shared, long hz, long rounds, struct run *ou
 		if (stop_one(pid) < 0)
 			break;
 		t1 = now_ns();
-		if (w == READ) {
+		if (w == READ || w == IDLEREAD) {
 			struct iovec iov = {&regs, sizeof(regs)}, l = {buf, sizeof(buf)}, r;
 
 			ptrace(PTRACE_GETREGSET, pid, (void *)NT_PRSTATUS, &iov);
 			r.iov_base = (void *)(uintptr_t)((regs.rsp - sizeof(buf) / 2) & ~4095UL);
 			r.iov_len = sizeof(buf);
 			process_vm_readv(pid, &l, 1, &r, 1, 0);
+		}
+		if (w == IDLEREAD) {
+			struct sched_param zero = {.sched_priority = 0};
+
+			sched_setscheduler(0, SCHED_IDLE, &zero);
 		}
 		ptrace(w == CONT ? PTRACE_CONT : PTRACE_DETACH, pid, 0, 0);
 		t2 = now_ns();
@@ -240,7 +317,23 @@ static int run_once(enum way w, int shared, long hz, long rounds, struct run *ou
 		}
 		out->ticks++;
 	}
-	if (w == ALONE || w == CONT || w == DETACH || w == READ)
+	if (w == IDLEREAD) {
+		struct sched_param fifo = {.sched_priority = 1};
+
+		boost.stop = 1;
+		pthread_join(boost.thread, NULL);
+		sched_setscheduler(0, SCHED_FIFO, &fifo);
+		{
+			sigset_t usr1;
+			struct timespec zero = {0, 0};
+
+			sigemptyset(&usr1);
+			sigaddset(&usr1, SIGUSR1);
+			while (sigtimedwait(&usr1, NULL, &zero) > 0)
+				;
+		}
+	}
+	if (w == ALONE || w == CONT || w == DETACH || w == READ || w == IDLEREAD)
 		while (waitpid(pid, &st, __WALL) == pid && !WIFEXITED(st) && !WIFSIGNALED(st))
 			ptrace(PTRACE_CONT, pid, 0, 0);	/* an interrupt left pending */
 	double t[5] = {0, 0, 0, 0, 0};
@@ -286,6 +379,8 @@ int main(int argc, char **argv)
 			for (int w = 0; w < NWAYS && (!only || !strcmp(only, placements[sh])); w++) {
 				struct run o;
 
+				if (w == IDLEREAD && sh != 2)
+					continue;	/* only where the child is free to move */
 				if (run_once(w, sh, hz, work, &o) < 0) {
 					perror("ptrace");
 					return 1;
@@ -316,6 +411,8 @@ int main(int argc, char **argv)
 		for (int w = 0; w < NWAYS; w++) {
 			double m[4], t = (double)ticks[sh][w] / rounds;
 
+			if (w == IDLEREAD && sh != 2)
+				continue;
 			for (int k = 0; k < 4; k++)
 				m[k] = median(v[sh][w][k], rounds);
 			printf("%-7s %-12s %7.3f %7.3f", placements[sh], names[w], m[0], m[1]);

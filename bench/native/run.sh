@@ -50,7 +50,7 @@ fi
 gcc -O2 -g -fomit-frame-pointer -pthread -o nofp "$SRC"
 gcc -O2 -g -fno-omit-frame-pointer -pthread -o fp "$SRC"
 gcc -O2 -g -pthread -o shares "$HERE/shares.c"
-gcc -O2 -o roundtrip "$HERE/roundtrip.c"
+gcc -O2 -pthread -o roundtrip "$HERE/roundtrip.c"
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min) on $(nproc) CPUs"
 
 # CPU seconds (user + system) of a command and its children.
