@@ -164,7 +164,9 @@ size_t prof_unwind(struct prof_unwinder *u, const struct prof_regs *regs, const 
 		   size_t len, uint64_t *ips, size_t max, const char **reason);
 /* How far above SP the last unwind read (bytes). */
 size_t prof_unwind_depth(const struct prof_unwinder *u);
-size_t prof_unwind_copy_depth(const struct prof_unwinder *u);	/* of it, in the copy */
+/* Bytes of the copy above SP the last unwind read without a gap (what
+ * is worth fetching early). */
+size_t prof_unwind_copy_depth(const struct prof_unwinder *u);
 /* The outer frames of deep stacks kept between samples, guarded by a
  * watchpoint per thread (unwind.c explains): arm puts one on the 8 bytes
  * at addr and returns its id (0: cannot), armed is the thread's current

@@ -57,6 +57,7 @@ struct prof_unwinder {
 	uint64_t fast, slow;	/* stacks unwound by the rules, by libunwind */
 	int libunwind_only;	/* SONDA_UNWIND=libunwind: to check the rules against it */
 	uint64_t deepest;	/* bytes above SP the last unwind read */
+	uint64_t dense;		/* of which read with no gap over 512 bytes from SP */
 	/* The rules of the last stack, by depth: the next sample of a
 	 * thread mostly has the same addresses at the same depths, and this
 	 * array stays in the cache where the rule table would not. */
@@ -344,6 +345,8 @@ static int read_word(struct prof_unwinder *u, uint64_t addr, unw_word_t *val)
 {
 	if (addr >= u->sp && addr - u->sp < (8u << 20) && addr - u->sp + 8 > u->deepest)
 		u->deepest = addr - u->sp + 8;
+	if (addr >= u->sp && addr - u->sp < u->dense + 512 && addr - u->sp + 8 > u->dense)
+		u->dense = addr - u->sp + 8;
 	if (addr >= u->sp && addr - u->sp + sizeof(*val) <= u->stack_len) {
 		memcpy(val, u->stack + (addr - u->sp), sizeof(*val));
 		return 0;
@@ -696,6 +699,7 @@ size_t prof_unwind(struct prof_unwinder *u, const struct prof_regs *regs, const 
 	u->npage = 0;
 	u->next_page = 0;	/* slots below npage are the only valid ones */
 	u->deepest = 0;
+	u->dense = 0;
 	u->cur = outer_of(u, u->tid, 1);
 	*reason = NULL;
 	prefetch(u);
@@ -747,5 +751,5 @@ size_t prof_unwind_depth(const struct prof_unwinder *u)
 
 size_t prof_unwind_copy_depth(const struct prof_unwinder *u)
 {
-	return u->deepest < u->stack_len ? (size_t)u->deepest : u->stack_len;
+	return u->dense < u->stack_len ? (size_t)u->dense : u->stack_len;
 }
