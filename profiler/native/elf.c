@@ -97,6 +97,21 @@ int prof_elf_read(const struct prof_elf *o, uint64_t vaddr, void *buf, size_t le
 	return -1;
 }
 
+int prof_elf_bias(const struct prof_elf *o, uint64_t map_start, uint64_t map_offset,
+		  uint64_t *bias)
+{
+	for (int i = 0; i < o->nseg; i++) {
+		const struct prof_elf_seg *s = &o->seg[i];
+		uint64_t page_off = s->offset & ~0xfffull;
+
+		if (map_offset >= page_off && map_offset < s->offset + s->filesz + 0x1000) {
+			*bias = map_start - map_offset - ((s->vaddr & ~0xfffull) - page_off);
+			return 0;
+		}
+	}
+	return -1;
+}
+
 static struct prof_elf *cache_find(const struct prof_elf *probe, const struct stat *st)
 {
 	for (struct prof_elf *o = cache_head; o; o = o->next) {

@@ -88,6 +88,10 @@ struct prof_elf *prof_elf_get(int fd, const char *path, uint8_t *image, size_t i
 void prof_elf_put(struct prof_elf *o);
 /* Copies len bytes at the object's virtual address vaddr; 0 or -1. */
 int prof_elf_read(const struct prof_elf *o, uint64_t vaddr, void *buf, size_t len);
+/* The load bias of the object mapped at map_start from file offset
+ * map_offset; 0, or -1 when no segment holds that offset. */
+int prof_elf_bias(const struct prof_elf *o, uint64_t map_start, uint64_t map_offset,
+		  uint64_t *bias);
 /* elf.c helpers shared with symbols.c */
 int prof_elf_load_symbols(struct prof_elf *o, void *elf);
 void prof_elf_find_debug(struct prof_elf *o, void *elf);

@@ -70,22 +70,6 @@ static struct prof_elf *load_vdso(pid_t pid, const struct prof_map *m)
 	return prof_elf_get(-1, "[vdso]", img, len, err, sizeof(err));
 }
 
-/* The bias that maps the object's virtual addresses onto this mapping. */
-static int compute_bias(const struct prof_elf *o, const struct prof_map *m, uint64_t *bias)
-{
-	for (int i = 0; i < o->nseg; i++) {
-		const struct prof_elf_seg *s = &o->seg[i];
-
-		if (m->offset >= (s->offset & ~0xfffull) && m->offset < s->offset + s->filesz + 0x1000) {
-			uint64_t seg_page = s->vaddr - (s->offset - (s->offset & ~0xfffull));
-
-			*bias = m->start - (seg_page + (m->offset - (s->offset & ~0xfffull)));
-			return 0;
-		}
-	}
-	return -1;
-}
-
 static int add_mod(struct prof_space *s, size_t *cap, uint64_t start, uint64_t end, uint64_t bias,
 		   struct prof_elf *o)
 {
@@ -152,7 +136,7 @@ static void build(struct prof_space *s, const struct prof_maps *maps, struct pro
 
 				o = fd >= 0 ? prof_elf_get(fd, m->path, NULL, 0, err, sizeof(err)) : NULL;
 			}
-			if (o && compute_bias(o, m, &bias) != 0) {
+			if (o && prof_elf_bias(o, m->start, m->offset, &bias) != 0) {
 				prof_elf_put(o);
 				o = NULL;
 			}

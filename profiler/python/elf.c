@@ -1,4 +1,4 @@
-/* elf.c - symbols, bytes and load bias of the ELF file holding the interpreter. */
+/* elf.c - the interpreter's symbols by name and its read-only data, over the shared ELF object. */
 #include "config.h"
 
 #include <fcntl.h>
@@ -7,31 +7,23 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "profiler/native/native.h"
 #include "profiler/python/python.h"
 
 int py_elf_open(struct py_elf *e, const char *path)
 {
-	GElf_Ehdr eh;
-	Elf *elf;
+	char err[256];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
-	e->fd = -1;
 	e->elf = NULL;
-	if (elf_version(EV_CURRENT) == EV_NONE)
+	e->obj = fd >= 0 ? prof_elf_get(fd, path, NULL, 0, err, sizeof(err)) : NULL;
+	if (!e->obj)
 		return -1;
-	e->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (e->fd < 0)
-		return -1;
-	elf = elf_begin(e->fd, ELF_C_READ_MMAP, NULL);
-	if (!elf || elf_kind(elf) != ELF_K_ELF || !gelf_getehdr(elf, &eh) ||
-	    eh.e_ident[EI_CLASS] != ELFCLASS64) {
-		if (elf)
-			elf_end(elf);
-		close(e->fd);
-		e->fd = -1;
+	e->elf = elf_memory((char *)e->obj->data, e->obj->size);
+	if (!e->elf) {
+		py_elf_close(e);
 		return -1;
 	}
-	e->elf = elf;
-	e->type = eh.e_type;
 	return 0;
 }
 
@@ -39,10 +31,9 @@ void py_elf_close(struct py_elf *e)
 {
 	if (e->elf)
 		elf_end(e->elf);
-	if (e->fd >= 0)
-		close(e->fd);
+	prof_elf_put(e->obj);
 	e->elf = NULL;
-	e->fd = -1;
+	e->obj = NULL;
 }
 
 /* Looks names up in one symbol table; returns how many are still missing.
@@ -107,47 +98,6 @@ void py_elf_symbols(struct py_elf *e, const char *const *names, uint64_t *values
 				missing = scan_table(e, scn, &sh, names, values, n, missing);
 		}
 	}
-}
-
-int py_elf_read(struct py_elf *e, uint64_t vaddr, void *buf, size_t len)
-{
-	size_t nph;
-
-	if (elf_getphdrnum(e->elf, &nph) != 0)
-		return -1;
-	for (size_t i = 0; i < nph; i++) {
-		GElf_Phdr ph;
-
-		if (!gelf_getphdr(e->elf, (int)i, &ph) || ph.p_type != PT_LOAD)
-			continue;
-		if (vaddr < ph.p_vaddr || vaddr + len > ph.p_vaddr + ph.p_filesz)
-			continue;
-		if (pread(e->fd, buf, len, (off_t)(ph.p_offset + (vaddr - ph.p_vaddr))) != (ssize_t)len)
-			return -1;
-		return 0;
-	}
-	return -1;
-}
-
-int py_elf_bias(struct py_elf *e, uint64_t map_start, uint64_t map_offset, uint64_t *bias)
-{
-	size_t nph;
-
-	if (elf_getphdrnum(e->elf, &nph) != 0)
-		return -1;
-	for (size_t i = 0; i < nph; i++) {
-		GElf_Phdr ph;
-		uint64_t page_off;
-
-		if (!gelf_getphdr(e->elf, (int)i, &ph) || ph.p_type != PT_LOAD)
-			continue;
-		page_off = ph.p_offset & ~(uint64_t)0xfff;
-		if (map_offset < page_off || map_offset >= ph.p_offset + ph.p_filesz + 0x1000)
-			continue;
-		*bias = map_start - map_offset - ((ph.p_vaddr & ~(uint64_t)0xfff) - page_off);
-		return 0;
-	}
-	return -1;
 }
 
 int py_elf_each_rodata(struct py_elf *e, int (*fn)(void *ctx, const unsigned char *p, size_t n),

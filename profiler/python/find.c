@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "profiler/profiler.h"
+#include "profiler/native/native.h"
 #include "profiler/python/python.h"
 
 enum { SYM_RUNTIME, SYM_INTERP_HEAD, SYM_TSTATE_CURRENT, SYM_CODE_TYPE, SYM_UNICODE_TYPE,
@@ -77,7 +78,7 @@ static int try_elf(pid_t pid, const struct prof_maps *maps, const struct prof_ma
 	for (size_t i = 0; i < maps->n; i++)
 		if (!strcmp(maps->v[i].path, m->path) && maps->v[i].offset < low->offset)
 			low = &maps->v[i];
-	if (py_elf_bias(&elf, low->start, low->offset, &t->bias) < 0)
+	if (prof_elf_bias(elf.obj, low->start, low->offset, &t->bias) < 0)
 		goto out;
 	if (py_version_detect(&elf, m->path, v[SYM_VERSION], &t->major, &t->minor, &t->micro) < 0)
 		goto out;

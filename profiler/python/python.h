@@ -64,11 +64,13 @@ struct py_target {
 	uint64_t bytes_type;	/* &PyBytes_Type (&PyString_Type on 2.7) */
 };
 
-/* elf.c: the few things the reader needs from an ELF file (libelf). */
+/* elf.c: what the reader needs from the interpreter's ELF file beyond
+ * the native sampler's object (profiler/native: the file mapped once,
+ * its segments for prof_elf_read and prof_elf_bias). */
+struct prof_elf;
 struct py_elf {
-	int fd;
-	void *elf;		/* Elf * */
-	int type;		/* ET_EXEC, ET_DYN */
+	struct prof_elf *obj;
+	void *elf;		/* Elf * over obj's bytes */
 };
 int py_elf_open(struct py_elf *e, const char *path);
 void py_elf_close(struct py_elf *e);
@@ -77,10 +79,6 @@ void py_elf_close(struct py_elf *e);
 enum { PY_ELF_DYNSYM = 1, PY_ELF_SYMTAB = 2 };
 void py_elf_symbols(struct py_elf *e, const char *const *names, uint64_t *values, size_t n,
 		    int tables);
-/* len bytes of the file image at link address vaddr; 0 or -1. */
-int py_elf_read(struct py_elf *e, uint64_t vaddr, void *buf, size_t len);
-/* Load bias given a mapping of the file (start, offset); 0 or -1. */
-int py_elf_bias(struct py_elf *e, uint64_t map_start, uint64_t map_offset, uint64_t *bias);
 /* Calls fn on each allocated, non-executable PROGBITS section's bytes. */
 int py_elf_each_rodata(struct py_elf *e, int (*fn)(void *ctx, const unsigned char *p, size_t n),
 		       void *ctx);

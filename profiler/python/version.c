@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "profiler/native/native.h"
 #include "profiler/python/python.h"
 
 struct scan {
@@ -75,7 +76,7 @@ int py_version_detect(struct py_elf *elf, const char *path, uint64_t addr, int *
 	unsigned char v[4];
 	struct scan s = { -1, -1, 0, 0, 0 };
 
-	if (addr && py_elf_read(elf, addr, v, sizeof(v)) == 0) {
+	if (addr && prof_elf_read(elf->obj, addr, v, sizeof(v)) == 0) {
 		uint32_t hex = (uint32_t)v[0] | (uint32_t)v[1] << 8 | (uint32_t)v[2] << 16 |
 			       (uint32_t)v[3] << 24;
 
