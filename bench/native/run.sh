@@ -53,10 +53,12 @@ gcc -O2 -g -pthread -o shares "$HERE/shares.c"
 gcc -O2 -pthread -o roundtrip "$HERE/roundtrip.c"
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min) on $(nproc) CPUs"
 
-# CPU seconds (user + system) of a command and its children.
+# CPU seconds (user + system) of a command and its children: perf stat's
+# task-clock, every thread and child, to the microsecond (time(1) rounds
+# user and system time to 10 ms each, a quarter of sonda's whole run).
 cpu_of() {
-	/usr/bin/time -f '%U %S' -o t.cpu "$@" >/dev/null 2>&1 || true
-	awk '{ printf "%.3f", $1 + $2 }' t.cpu
+	perf stat -x, -e task-clock -o t.cpu -- "$@" >/dev/null 2>&1 || true
+	awk -F, '$3 ~ /^task-clock/ { printf "%.5f", $1 / 1000 }' t.cpu
 }
 
 # Share (%) of perf script samples with every frame of $1 (root-first, space separated), in order.
