@@ -104,4 +104,9 @@ const char *py_engine_warning(struct prof_engine *e);
 uint64_t py_engine_torn(struct prof_engine *e);
 uint64_t py_engine_syscalls(struct prof_engine *e);
 
+/* sampler.c: a tick's offset, up to a quarter period either way, evenly,
+ * for engines that keep their own ticks as the loop does (seed: any
+ * nonzero state, advanced). */
+int64_t prof_tick_jitter(uint64_t *seed, int64_t period);
+
 #endif

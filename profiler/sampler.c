@@ -508,10 +508,9 @@ static void finish_main(struct prof_sampler *s)
 		s->st.exit_status = prof_launch_exit_code(s->launch.status);
 }
 
-/* A tick moved by up to a quarter period either way, evenly, so that a
- * target doing something periodic is not seen at the same phase each
- * time (the ticks stay period apart on average). */
-static int64_t jitter(uint64_t *seed, int64_t period)
+/* Jittered, a target doing something periodic is not seen at the same
+ * phase each time; evenly, the ticks stay period apart on average. */
+int64_t prof_tick_jitter(uint64_t *seed, int64_t period)
 {
 	uint64_t x = *seed;
 
@@ -577,7 +576,7 @@ static void run_loop(struct prof_sampler *s)
 	period = loop_period(s, rate_period);
 	next = last_alive = mono_ns();
 	while (!atomic_load(&s->stop)) {
-		int64_t now, due = next + jitter(&seed, period == rate_period ? period : 0);
+		int64_t now, due = next + prof_tick_jitter(&seed, period == rate_period ? period : 0);
 
 		sleep_until(s, due);
 		if (atomic_load(&s->stop))

@@ -310,12 +310,12 @@ struct prof_grab *prof_ticker_swap(struct prof_ticker *k, struct prof_grab *empt
 				   struct prof_ticker_news *news);
 /* What the unwind of a read of tid needed: see prof_grab_note(). */
 void prof_ticker_note(struct prof_ticker *k, pid_t tid, size_t depth);
-/* Ticks taken (every thread read) since the start. */
-uint64_t prof_ticker_taken(struct prof_ticker *k);
-/* Ticks not taken: slept through (a loaded machine) or not drained. */
-uint64_t prof_ticker_lost(struct prof_ticker *k);
-/* The target's wait status when the thread reaped its exit, else -1. */
-int prof_ticker_exit_status(struct prof_ticker *k);
+struct prof_ticker_stats {
+	uint64_t taken;		/* ticks taken (every thread read) since the start */
+	uint64_t lost;		/* slept through (a loaded machine) or not drained */
+	int exit_status;	/* the target's wait status once reaped, else -1 */
+};
+void prof_ticker_stats(struct prof_ticker *k, struct prof_ticker_stats *st);
 /* Joins the thread (every target thread let go); returns the batch it had. */
 struct prof_grab *prof_ticker_stop(struct prof_ticker *k);
 

@@ -158,21 +158,6 @@ static void place(struct prof_ticker *k, struct prof_pause *pp, int64_t now)
 		k->placed = cpu;
 }
 
-/* A tick moved by up to a quarter period either way, so that a periodic
- * target is not seen at the same phase each time. */
-static int64_t jitter(uint64_t *seed, int64_t period)
-{
-	uint64_t x = *seed;
-
-	if (period < 4)
-		return 0;
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	*seed = x;
-	return (int64_t)(x % (uint64_t)(period / 2 + 1)) - period / 4;
-}
-
 /* The ticks come as a signal aimed at the thread by a timer.  Its
  * handler does nothing but count: the point is that it ends whatever the
  * thread waits in (no SA_RESTART), the sleep until the tick or a blocking
@@ -370,7 +355,7 @@ static void *ticker_main(void *arg)
 		int64_t now;
 
 		if (n % REPHASE == 0) {
-			due = next + jitter(&seed, period);
+			due = next + prof_tick_jitter(&seed, period);
 			arm(k, due);
 			seen = ticks_fired;	/* the old phase's ticks are void */
 		}
@@ -464,34 +449,11 @@ void prof_ticker_note(struct prof_ticker *k, pid_t tid, size_t depth)
 	pthread_mutex_unlock(&k->mu);
 }
 
-uint64_t prof_ticker_taken(struct prof_ticker *k)
+void prof_ticker_stats(struct prof_ticker *k, struct prof_ticker_stats *st)
 {
-	uint64_t n;
-
 	pthread_mutex_lock(&k->mu);
-	n = k->taken;
+	*st = (struct prof_ticker_stats){ k->taken, k->lost, k->exit_status };
 	pthread_mutex_unlock(&k->mu);
-	return n;
-}
-
-uint64_t prof_ticker_lost(struct prof_ticker *k)
-{
-	uint64_t n;
-
-	pthread_mutex_lock(&k->mu);
-	n = k->lost;
-	pthread_mutex_unlock(&k->mu);
-	return n;
-}
-
-int prof_ticker_exit_status(struct prof_ticker *k)
-{
-	int st;
-
-	pthread_mutex_lock(&k->mu);
-	st = k->exit_status;
-	pthread_mutex_unlock(&k->mu);
-	return st;
 }
 
 /* Stops and joins the thread (which detaches every thread it holds);

@@ -172,9 +172,18 @@ static void wall_detach(struct prof_engine *e)
 	free(e);
 }
 
+static struct prof_ticker_stats ticker_stats(struct prof_engine *e)
+{
+	struct prof_ticker_stats st = { 0, 0, -1 };
+
+	if (e->ticker)
+		prof_ticker_stats(e->ticker, &st);
+	return st;
+}
+
 static int wall_exit_status(struct prof_engine *e)
 {
-	return e->ticker ? prof_ticker_exit_status(e->ticker) : prof_pause_exit_status(e->pause);
+	return e->ticker ? ticker_stats(e).exit_status : prof_pause_exit_status(e->pause);
 }
 
 /* The sampling loop calls in this often to unwind what the stopping
@@ -187,12 +196,12 @@ static int64_t wall_drain_ns(struct prof_engine *e)
 
 static uint64_t wall_taken(struct prof_engine *e)
 {
-	return e->ticker ? prof_ticker_taken(e->ticker) : 0;
+	return ticker_stats(e).taken;
 }
 
 static uint64_t wall_lost(struct prof_engine *e)
 {
-	return e->ticker ? prof_ticker_lost(e->ticker) : 0;
+	return ticker_stats(e).lost;
 }
 
 const struct prof_backend prof_backend_wall = {
