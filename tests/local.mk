@@ -1,7 +1,7 @@
 # tests/: unit tests (tests/unit/test-*.c, TAP) and integration tests
 # (tests/t/tNNNN-area-what.sh, TAP); tests/run runs them all and prints
 # "N passed, N failed, N skipped".
-EXTRA_DIST += tests/run tests/lib.sh tests/unit/unit.h $(wildcard $(srcdir)/tests/t/*.sh)
+EXTRA_DIST += tests/run tests/lib.sh tests/native.sh tests/unit/unit.h $(wildcard $(srcdir)/tests/t/*.sh)
 unit_cflags = $(AM_CFLAGS) $(SQLITE_CFLAGS)
 unit_ldadd = viewer/libviewer.la profiler/libprofiler.la store/libstore.la
 

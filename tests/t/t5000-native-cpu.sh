@@ -1,6 +1,7 @@
 #!/bin/sh
 # t5000-native-cpu: CPU mode (perf_event_open + DWARF unwinding) gets whole native stacks, with and without symbols.
 . "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../native.sh"
 
 NSAMPLE=$BUILDDIR/tests/native/nsample
 SRC=$SRCDIR/tests/fixtures/native/target.c
@@ -14,22 +15,6 @@ share() {
 user_only() { sed 's/;[^;]*_\[k\]//g' "$1" >"$1.user" && mv "$1.user" "$1"; }
 # Line number of the first line of target.c matching $1.
 line_of() { grep -n "$1" "$SRC" | head -n 1 | cut -d: -f1; }
-
-# Starts ./$1 with args, waits for "ready", sets $PID.
-# Test bodies run in subshells, where test_spawn's list is lost: each
-# body kills what it started when it ends, passed or failed.
-track() {
-	PIDS="${PIDS:-} $*"
-	trap 'kill -9 $PIDS 2>/dev/null' EXIT
-}
-
-start_target() {
-	prog=$1; shift
-	test_spawn "./$prog" "$@" >"$prog.out"
-	PID=$SPAWNED
-	track $PID
-	test_wait_for "grep -q ready $prog.out" 5
-}
 
 have_gcc=no; command -v gcc >/dev/null 2>&1 && have_gcc=yes
 have_perf=no

@@ -1,23 +1,11 @@
 #!/bin/sh
 # t5001-native-wall: wall mode (ptrace) sees blocked threads, new threads, delivers signals, never leaves the target stopped.
 . "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../native.sh"
 
 NSAMPLE=$BUILDDIR/tests/native/nsample
 SRC=$SRCDIR/tests/fixtures/native/target.c
 
-# Test bodies run in subshells, where test_spawn's list is lost: each
-# body kills what it started when it ends, passed or failed.
-track() {
-	PIDS="${PIDS:-} $*"
-	trap 'kill -9 $PIDS 2>/dev/null' EXIT
-}
-
-start_target() {
-	test_spawn ./target "$@" >target.out
-	PID=$SPAWNED
-	track $PID
-	test_wait_for "grep -q ready target.out" 5
-}
 count() { grep -c "$1" "$2" || true; }
 
 if ! command -v gcc >/dev/null 2>&1 || ! gcc -O2 -g -fomit-frame-pointer -pthread -o target "$SRC"; then
@@ -25,12 +13,12 @@ if ! command -v gcc >/dev/null 2>&1 || ! gcc -O2 -g -fomit-frame-pointer -pthrea
 	test_done
 fi
 have_perf=no
-start_target chain
+start_target target chain
 "$NSAMPLE" -p "$PID" -d 0.1 >probe.out 2>&1 && have_perf=yes
 kill "$PID"
 
 test_expect_success 'wall --idle: the thread blocked in read() on a pipe, with its callers, idle in >= 99%' '
-	start_target block &&
+	start_target target block &&
 	"$NSAMPLE" -m wall -i -p $PID -d 1 >out &&
 	n=$(count "reader_thread;reader_outer;reader_inner;read" out) &&
 	say "$n blocked samples of $(count "^S " out)" &&
@@ -46,13 +34,13 @@ test_expect_success 'wall --idle: the thread blocked in read() on a pipe, with i
 
 if [ $have_perf = yes ]; then
 	test_expect_success 'cpu mode does not see the blocked thread' '
-		start_target block &&
+		start_target target block &&
 		"$NSAMPLE" -m cpu -p $PID -d 1 >out &&
 		kill $PID &&
 		test_grep -q "main;spin_main" out && [ $(count reader_ out) = 0 ]
 	'
 	test_expect_success 'cpu mode: threads created after attach' '
-		start_target late 300 || exit 1
+		start_target target late 300 || exit 1
 		"$NSAMPLE" -m cpu -r 1000 -p $PID -d 2.5 >out &
 		S=$! && track $S && test_wait_for "grep -q started target.out" 5 && wait $S &&
 		for w in worker_a worker_b worker_c; do test_grep -q "start_thread;$w\($\|;\)" out || return 1; done
@@ -63,14 +51,14 @@ else
 fi
 
 test_expect_success 'wall mode: threads created after attach' '
-	start_target late 300 || exit 1
+	start_target target late 300 || exit 1
 	"$NSAMPLE" -m wall -p $PID -d 2 >out &
 	S=$! && track $S && test_wait_for "grep -q started target.out" 5 && wait $S &&
 	for w in worker_a worker_b worker_c; do test_grep -q "start_thread;$w\($\|;\)" out || return 1; done
 '
 
 test_expect_success 'SIGUSR1 handler runs promptly during wall sampling at 1 kHz' '
-	start_target signal "$TRASH/usr1" &&
+	start_target target signal "$TRASH/usr1" &&
 	test_spawn "$NSAMPLE" -m wall -r 1000 -p $PID -d 10 >out &&
 	S=$SPAWNED && track $S && sleep 0.3 &&
 	for i in 1 2 3 4 5 6 7 8 9 10; do
@@ -81,7 +69,7 @@ test_expect_success 'SIGUSR1 handler runs promptly during wall sampling at 1 kHz
 '
 
 test_expect_success 'SIGKILL of the sampler in wall mode: the target runs on' '
-	start_target chain &&
+	start_target target chain &&
 	test_spawn "$NSAMPLE" -m wall -r 1000 -p $PID -d 10 >out &&
 	S=$SPAWNED && track $S && sleep 0.5 && kill -KILL $S && sleep 0.2 &&
 	t0=$(cut -d" " -f14 /proc/$PID/stat) && sleep 0.3 && t1=$(cut -d" " -f14 /proc/$PID/stat) &&
@@ -92,7 +80,7 @@ test_expect_success 'SIGKILL of the sampler in wall mode: the target runs on' '
 '
 
 test_expect_success 'wall mode on a process that is gone: a clear error' '
-	start_target chain && kill -KILL $PID && wait $PID 2>/dev/null;
+	start_target target chain && kill -KILL $PID && wait $PID 2>/dev/null;
 	test_must_fail "$NSAMPLE" -m wall -p $PID -d 0.2 2>err &&
 	cat err && test_grep -q "nsample: .*" err
 '

@@ -1,24 +1,10 @@
 #!/bin/sh
 # t5002-native-dump: one look at every thread agrees with gdb; launched commands; binaries deleted after start.
 . "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../native.sh"
 
 NSAMPLE=$BUILDDIR/tests/native/nsample
 SRC=$SRCDIR/tests/fixtures/native/target.c
-
-# Test bodies run in subshells, where test_spawn's list is lost: each
-# body kills what it started when it ends, passed or failed.
-track() {
-	PIDS="${PIDS:-} $*"
-	trap 'kill -9 $PIDS 2>/dev/null' EXIT
-}
-
-start_target() {
-	prog=$1; shift
-	test_spawn "./$prog" "$@" >"$prog.out"
-	PID=$SPAWNED
-	track $PID
-	test_wait_for "grep -q ready $prog.out" 5
-}
 
 if ! command -v gcc >/dev/null 2>&1 || ! gcc -O2 -g -fomit-frame-pointer -pthread -o target "$SRC"; then
 	test_skip 'native dump' 'no gcc'

@@ -1,14 +1,10 @@
 #!/bin/sh
 # t5003-native-mixed: native stacks of Python processes with the Python frames spliced in, CPython 3.8-3.13.
 . "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../native.sh"
 
 NSAMPLE=$BUILDDIR/tests/native/nsample
 FIXTURE=$SRCDIR/tests/fixtures/py/known_stack.py
-
-track() {
-	PIDS="${PIDS:-} $*"
-	trap 'kill -9 $PIDS 2>/dev/null' EXIT
-}
 
 # The Python frames of the one stack in $1, root first, as "func:file:line".
 python_part() {

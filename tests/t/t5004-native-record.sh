@@ -1,21 +1,10 @@
 #!/bin/sh
 # t5004-native-record: sonda record --mode cpu|wall and the automatic choice, end to end into a store.
 . "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../native.sh"
 
 SRC=$SRCDIR/tests/fixtures/native/target.c
 
-track() {
-	PIDS="${PIDS:-} $*"
-	trap 'kill -9 $PIDS 2>/dev/null' EXIT
-}
-start_target() {
-	test_spawn ./target "$@" >target.out
-	PID=$SPAWNED
-	track $PID
-	test_wait_for "grep -q ready target.out" 5
-}
-# Folded stacks with the "(file:line)" of each frame dropped.
-folded() { "$SONDA" export "$1" -f folded | sed 's/ ([^)]*)//g'; }
 # Share (%) of the weight of folded stacks ($1) holding the frames $2 up
 # to their leaf or to kernel frames above it.
 share() {
@@ -30,18 +19,18 @@ if ! command -v gcc >/dev/null 2>&1 || ! gcc -O2 -g -fomit-frame-pointer -pthrea
 fi
 chain="main;f1;f2;f3;f4;f5;f6;f7;f8;f9;f10;f11;f12"
 perf_ok=no
-start_target chain
+start_target target chain
 "$SONDA" record --mode cpu -p $PID -d 0.1 -q -o probe.db >/dev/null 2>&1 && perf_ok=yes
 kill $PID
 
 if [ $perf_ok = yes ]; then
 	test_expect_success 'record --mode cpu: the whole chain in >= 99% of the stored samples' '
-		start_target chain &&
+		start_target target chain &&
 		"$SONDA" record --mode cpu -r 1000 -p $PID -d 1.5 -q -o cpu.db &&
 		folded cpu.db >f && p=$(share f "$chain") && say "$p%" && [ $p -ge 99 ]
 	'
 	test_expect_success 'record chooses cpu mode for a native target and says why' '
-		start_target chain &&
+		start_target target chain &&
 		"$SONDA" record -p $PID -d 0.3 -o auto.db 2>summary &&
 		test_grep "mode: cpu-clock via perf_event_open" summary &&
 		test_grep "perf events permitted" summary
@@ -54,14 +43,14 @@ if [ $perf_ok = yes ]; then
 else
 	test_skip 'record --mode cpu' 'perf events not permitted'
 	test_expect_success 'record falls back to wall mode and says why' '
-		start_target chain &&
+		start_target target chain &&
 		"$SONDA" record -p $PID -d 0.3 -o auto.db 2>summary &&
 		test_grep "mode: wall clock via ptrace" summary
 	'
 fi
 
 test_expect_success 'record --mode wall: the blocked reader kept with --idle, with its callers, dropped without' '
-	start_target block &&
+	start_target target block &&
 	"$SONDA" record --mode wall --idle -p $PID -d 1 -q -o wall.db &&
 	folded wall.db >f &&
 	test_grep -q "reader_thread;reader_outer;reader_inner;read" f &&

@@ -1,15 +1,11 @@
 #!/bin/sh
 # t5005-native-faults: zombies, code unloaded under the sampler, files mapped and unmapped, unwind tables only in .debug_frame, static binaries.
 . "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../native.sh"
 
 NSAMPLE=$BUILDDIR/tests/native/nsample
 FIX=$SRCDIR/tests/fixtures/native
 
-track() {
-	PIDS="${PIDS:-} $*"
-	trap 'kill -9 $PIDS 2>/dev/null' EXIT
-}
-folded() { "$SONDA" export "$1" -f folded | sed 's/ ([^)]*)//g'; }
 # Weight of the folded stacks of $1 holding the frames $2 (";"-joined).
 weight() {
 	awk -v want="$2" '{ w = $NF; s = ";" substr($0, 1, length($0) - length($NF) - 1) ";"

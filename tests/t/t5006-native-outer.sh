@@ -1,20 +1,10 @@
 #!/bin/sh
 # t5006-native-outer: CPU mode keeps the outer frames of deep stacks between samples, and never splices them onto the wrong callers.
 . "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../native.sh"
 
 SRC=$SRCDIR/tests/fixtures/native/target.c
 
-track() {
-	PIDS="${PIDS:-} $*"
-	trap 'kill -9 $PIDS 2>/dev/null' EXIT
-}
-start_target() {
-	test_spawn ./target "$@" >target.out
-	PID=$SPAWNED
-	track $PID
-	test_wait_for "grep -q ready target.out" 5
-}
-folded() { "$SONDA" export "$1" -f folded | sed 's/ ([^)]*)//g'; }
 # "RIGHT WRONG OTHER" sample counts of folded stacks ($1) ending in
 # spin_a or spin_b: right when the caller is the leaf's own, other when
 # the stack has no caller (it ends in a marker).
@@ -32,7 +22,7 @@ if ! command -v gcc >/dev/null 2>&1 || ! gcc -O2 -g -fomit-frame-pointer -pthrea
 	test_done
 fi
 perf_ok=no
-start_target chain
+start_target target chain
 "$SONDA" record --mode cpu -p $PID -d 0.1 -q -o probe.db >/dev/null 2>&1 && perf_ok=yes
 kill $PID
 if [ $perf_ok = no ]; then
@@ -40,7 +30,7 @@ if [ $perf_ok = no ]; then
 	test_done
 fi
 # Kept outer frames need a hardware watchpoint per thread.
-start_target deep
+start_target target deep
 SONDA_NATIVE_DEBUG=1 "$SONDA" record --mode cpu -p $PID -d 0.3 -q -o probe.db 2>probe.err
 kill $PID
 if grep -q " 0 watchpoints armed" probe.err; then
@@ -55,7 +45,7 @@ fi
 # read after its stack changed twice (a drain held up) ends in a marker:
 # those may be a few, wrong callers must not be.
 test_expect_success 'cpu mode: two callers of one deep chain in turns, the right caller in >= 99%' '
-	start_target alternate 120 &&
+	start_target target alternate 120 &&
 	SONDA_NATIVE_DEBUG=1 "$SONDA" record --mode cpu -r 1000 -p $PID -d 2.5 -q -o alt.db 2>debug &&
 	kill $PID &&
 	folded alt.db >f && set -- $(judge f) &&
@@ -67,7 +57,7 @@ test_expect_success 'cpu mode: two callers of one deep chain in turns, the right
 # Turns shorter than the drain period of the rings (50 ms): a sample is
 # read after its caller may have changed twice; those say so, none lies.
 test_expect_success 'cpu mode: turns of 30 ms: no sample names the wrong caller' '
-	start_target alternate 30 &&
+	start_target target alternate 30 &&
 	SONDA_NATIVE_DEBUG=1 "$SONDA" record --mode cpu -r 1000 -p $PID -d 1.5 -q -o fast.db 2>debug &&
 	kill $PID &&
 	folded fast.db >f && set -- $(judge f) &&
@@ -77,7 +67,7 @@ test_expect_success 'cpu mode: turns of 30 ms: no sample names the wrong caller'
 '
 
 test_expect_success 'cpu mode: the same with every outer frame read live (SONDA_OUTER=live) for comparison' '
-	start_target alternate 120 &&
+	start_target target alternate 120 &&
 	SONDA_OUTER=live "$SONDA" record --mode cpu -r 1000 -p $PID -d 1 -q -o live.db &&
 	kill $PID &&
 	folded live.db >f && set -- $(judge f) && say "right $1, wrong callers $2, other $3" &&
@@ -85,7 +75,7 @@ test_expect_success 'cpu mode: the same with every outer frame read live (SONDA_
 '
 
 test_expect_success 'cpu mode: a deep stack that does not change is read once' '
-	start_target deep &&
+	start_target target deep &&
 	SONDA_NATIVE_DEBUG=1 "$SONDA" record --mode cpu -r 1000 -p $PID -d 1 -q -o deep.db 2>debug &&
 	kill $PID &&
 	say "$(grep -o "outer frames.*" debug)" &&
