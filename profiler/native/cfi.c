@@ -139,26 +139,6 @@ static uint64_t rd_ptr(struct rd *r, uint8_t enc)
 	return v;
 }
 
-/* The bytes of the object at vaddr, and how many follow in the same segment. */
-static const uint8_t *at_vaddr(const struct prof_elf *o, uint64_t vaddr, size_t *avail)
-{
-	for (int i = 0; i < o->nseg; i++) {
-		const struct prof_elf_seg *s = &o->seg[i];
-		uint64_t off;
-
-		if (vaddr < s->vaddr || vaddr - s->vaddr >= s->filesz)
-			continue;
-		off = s->offset + (vaddr - s->vaddr);
-		if (off >= o->size)
-			return NULL;
-		*avail = s->filesz - (vaddr - s->vaddr);
-		if (*avail > o->size - off)
-			*avail = o->size - off;
-		return o->data + off;
-	}
-	return NULL;
-}
-
 /* An entry's length field; its contents then run from r->p to *end. */
 static int rd_length(struct rd *r, const uint8_t **end, int *is64)
 {
@@ -466,7 +446,7 @@ static int rule_from_fde(const struct prof_elf *o, const uint8_t *fde, const uin
 static int from_eh_frame(const struct prof_elf *o, uint64_t vaddr, struct prof_cfi_rule *out)
 {
 	size_t avail, favail;
-	const uint8_t *h = o->eh_hdr_vaddr ? at_vaddr(o, o->eh_hdr_vaddr, &avail) : NULL;
+	const uint8_t *h = o->eh_hdr_vaddr ? prof_elf_at(o, o->eh_hdr_vaddr, &avail) : NULL;
 	uint32_t count;
 	int32_t ehf, loc, fde;
 	size_t lo, hi;
@@ -497,7 +477,7 @@ static int from_eh_frame(const struct prof_elf *o, uint64_t vaddr, struct prof_c
 		return -1;
 	fde_vaddr = o->eh_hdr_vaddr + (uint64_t)(int64_t)fde;
 	/* The whole .eh_frame section: CIEs precede their FDEs. */
-	f = at_vaddr(o, eh_vaddr, &favail);
+	f = prof_elf_at(o, eh_vaddr, &favail);
 	if (!f || fde_vaddr < eh_vaddr || fde_vaddr - eh_vaddr >= favail)
 		return -1;
 	return rule_from_fde(o, f + (fde_vaddr - eh_vaddr), f + favail, fde_vaddr, f, 1, vaddr,

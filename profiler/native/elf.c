@@ -80,7 +80,7 @@ static int read_segments(struct prof_elf *o, Elf *elf)
 	return o->nseg ? 0 : -1;
 }
 
-int prof_elf_read(const struct prof_elf *o, uint64_t vaddr, void *buf, size_t len)
+const uint8_t *prof_elf_at(const struct prof_elf *o, uint64_t vaddr, size_t *avail)
 {
 	for (int i = 0; i < o->nseg; i++) {
 		const struct prof_elf_seg *s = &o->seg[i];
@@ -89,12 +89,25 @@ int prof_elf_read(const struct prof_elf *o, uint64_t vaddr, void *buf, size_t le
 		if (vaddr < s->vaddr || vaddr - s->vaddr >= s->filesz)
 			continue;
 		off = s->offset + (vaddr - s->vaddr);
-		if (len > s->filesz - (vaddr - s->vaddr) || off > o->size || len > o->size - off)
-			return -1;
-		memcpy(buf, o->data + off, len);
-		return 0;
+		if (off >= o->size)
+			return NULL;
+		*avail = s->filesz - (vaddr - s->vaddr);
+		if (*avail > o->size - off)
+			*avail = o->size - off;
+		return o->data + off;
 	}
-	return -1;
+	return NULL;
+}
+
+int prof_elf_read(const struct prof_elf *o, uint64_t vaddr, void *buf, size_t len)
+{
+	size_t avail;
+	const uint8_t *p = prof_elf_at(o, vaddr, &avail);
+
+	if (!p || len > avail)
+		return -1;
+	memcpy(buf, p, len);
+	return 0;
 }
 
 int prof_elf_bias(const struct prof_elf *o, uint64_t map_start, uint64_t map_offset,

@@ -86,6 +86,9 @@ struct prof_elf {
 struct prof_elf *prof_elf_get(int fd, const char *path, uint8_t *image, size_t imagelen,
 			      char *err, size_t errlen);
 void prof_elf_put(struct prof_elf *o);
+/* The file's bytes at the object's virtual address vaddr, *avail of
+ * them in the same segment; NULL when no segment holds them. */
+const uint8_t *prof_elf_at(const struct prof_elf *o, uint64_t vaddr, size_t *avail);
 /* Copies len bytes at the object's virtual address vaddr; 0 or -1. */
 int prof_elf_read(const struct prof_elf *o, uint64_t vaddr, void *buf, size_t len);
 /* The load bias of the object mapped at map_start from file offset
