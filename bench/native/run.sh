@@ -10,8 +10,9 @@
 #    dwarf, and sonda record --mode cpu.  Printed: CPU per sample (perf:
 #    record + script; sonda: record, unwind, symbolize and the store, as a
 #    user runs it), bytes per sample, the share of samples holding the
-#    whole expected stack, and sonda's one-time start-up cost (a 0.3 s
-#    recording of the same target), with the per-sample cost net of it.
+#    whole expected stack, and each tool's one-time start-up cost (a 0.3 s
+#    recording of the same target), with the per-sample cost net of it:
+#    the whole-run ratio depends on SECONDS, the net one does not.
 # 2. Wall mode.  A program spends known shares of its main thread's time
 #    computing, blocked in read() and asleep (it measures what it really
 #    spent); sonda record --mode wall --idle at 1 kHz; the shares are read
@@ -89,13 +90,20 @@ bench_target() {
 	row tool "samples" "us CPU/smp" "bytes/smp" "full %"
 	for cg in fp dwarf; do
 		if [ $cg = fp ]; then opt="-g"; else opt="--call-graph dwarf"; fi
+		# perf's fixed cost too: a 0.3 s recording and its script.
+		rec=$(cpu_of perf record -e cpu-clock -F "$HZ" $opt -p $TPID -o perf0.$cg.data -- sleep 0.3)
+		scr=$(cpu_of sh -c "perf script -i perf0.$cg.data >perf0.$cg.txt")
+		a0=$(awk -v a="$rec" -v b="$scr" 'BEGIN { print a + b }')
+		n0=$(perf_full "$want" perf0.$cg.txt | cut -d' ' -f1)
 		rec=$(cpu_of perf record -e cpu-clock -F "$HZ" $opt -p $TPID -o perf.$cg.data -- sleep "$SECS")
 		scr=$(cpu_of sh -c "perf script -i perf.$cg.data >perf.$cg.txt")
 		set -- $(perf_full "$want" perf.$cg.txt)
 		n=$1 full=$2
 		bytes=$(stat -c %s perf.$cg.data)
 		us=$(awk -v a="$rec" -v b="$scr" -v n="$n" 'BEGIN { printf "%.1f", n ? 1e6 * (a + b) / n : 0 }')
-		eval "us_$cg=$us bytes_$cg=$((n ? bytes / n : 0))"
+		net=$(awk -v a="$rec" -v b="$scr" -v n="$n" -v a0="$a0" -v n0="$n0" \
+			'BEGIN { printf "%.2f", (n > n0 ? 1e6 * (a + b - a0) / (n - n0) : 0) }')
+		eval "us_$cg=$us net_$cg=$net start_$cg=$a0 bytes_$cg=$((n ? bytes / n : 0))"
 		row "perf $cg (rec+script)" "$n" "$us" "$((n ? bytes / n : 0))" "$full"
 	done
 	# sonda's fixed start-up: a short recording of the same target.
@@ -110,11 +118,13 @@ bench_target() {
 	bytes=$((n ? $(stat -c %s s.db) / n : 0))
 	bytesf=$(awk -v b="$(stat -c %s s.db)" -v n="$n" 'BEGIN { printf "%.2f", n ? b / n : 0 }')
 	row "sonda cpu" "$n" "$us" "$bytesf" "$full"
-	awk -v a="$cpu" -v n="$n" -v a0="$cpu0" -v n0="$n0" -v f="$us_fp" -v d="$us_dwarf" 'BEGIN {
+	awk -v a="$cpu" -v n="$n" -v a0="$cpu0" -v n0="$n0" -v f="$us_fp" -v d="$us_dwarf" \
+	    -v nf="$net_fp" -v nd="$net_dwarf" -v sf="$start_fp" -v sd="$start_dwarf" 'BEGIN {
 		m = n > n0 ? 1e6 * (a - a0) / (n - n0) : 0
-		printf "sonda start-up %.0f ms CPU (a 0.3 s recording, %d samples); net of it %.1f us/sample\n", 1e3 * a0, n0, m
+		printf "start-up (a 0.3 s recording), CPU ms: sonda %.0f, perf-fp %.0f, perf-dwarf %.0f\n", 1e3 * a0, 1e3 * sf, 1e3 * sd
+		printf "net of start-up, us/sample (a difference of two runs: noisy): sonda %.2f, perf-fp %.2f, perf-dwarf %.2f\n", m, nf, nd
 		printf "ratio CPU/sample (whole %s s run): sonda/perf-fp %.3f, sonda/perf-dwarf %.3f\n", '"$SECS"', f ? 1e6 * a / n / f : 0, d ? 1e6 * a / n / d : 0
-		printf "ratio CPU/sample (net of start-up): sonda/perf-fp %.3f, sonda/perf-dwarf %.3f\n", f ? m / f : 0, d ? m / d : 0 }'
+		printf "ratio CPU/sample (each net of its start-up): sonda/perf-fp %.3f, sonda/perf-dwarf %.3f\n", (nf > 0 ? m / nf : 0), (nd > 0 ? m / nd : 0) }'
 	awk -v s="$bytesf" -v f="$bytes_fp" -v d="$bytes_dwarf" 'BEGIN {
 		printf "ratio bytes/sample: sonda/perf-fp %.4f, sonda/perf-dwarf %.4f\n", f ? s / f : 0, d ? s / d : 0 }'
 	kill $TPID; wait $TPID 2>/dev/null || true
