@@ -65,17 +65,21 @@ else
 	test_skip 'wall mode: the same, stacks read while the library comes and goes' 'cannot build the fixture'
 fi
 
+# cpu mode on ./$1 chain: main and f1..f12 whole in >= 99% of 1 s at 1 kHz.
+whole_chain() {
+	start_target "$1" chain &&
+	"$NSAMPLE" -r 1000 -p $PID -d 1 | sed "s/;[^;]*_\[k\]//g" >out &&
+	n=$(grep -c "^S " out) && [ $n -ge 50 ] &&
+	k=$(grep -c "main;f1;f2;f3;f4;f5;f6;f7;f8;f9;f10;f11;f12\$" out) &&
+	say "$k of $n samples whole" && [ $((100 * k)) -ge $((99 * n)) ]
+}
+
 # -fno-asynchronous-unwind-tables -g: the program's own functions have no
 # .eh_frame entry, only .debug_frame.
 if gcc -O2 -g -fomit-frame-pointer -fno-asynchronous-unwind-tables -pthread -o dframe \
 	"$FIX/target.c" && "$NSAMPLE" -p $$ -d 0.01 >/dev/null 2>&1; then
 	test_expect_success 'cpu mode: the 12-deep chain of a build with only .debug_frame, whole in >= 99%' '
-		test_spawn ./dframe chain >dframe.out && P=$SPAWNED && track $P &&
-		test_wait_for "grep -q ready dframe.out" 5 &&
-		"$NSAMPLE" -r 1000 -p $P -d 1 | sed "s/;[^;]*_\[k\]//g" >out &&
-		n=$(grep -c "^S " out) && [ $n -ge 50 ] &&
-		k=$(grep -c "main;f1;f2;f3;f4;f5;f6;f7;f8;f9;f10;f11;f12\$" out) &&
-		say "$k of $n samples whole" && [ $((100 * k)) -ge $((99 * n)) ]
+		whole_chain dframe
 	'
 else
 	test_skip 'cpu mode: a build with only .debug_frame' 'no gcc or perf events not permitted'
@@ -85,16 +89,10 @@ fi
 if gcc -O2 -g -fomit-frame-pointer -static -pthread -o static "$FIX/target.c" 2>/dev/null &&
    "$NSAMPLE" -p $$ -d 0.01 >/dev/null 2>&1; then
 	test_expect_success 'cpu mode: the 12-deep chain of a static binary, whole in >= 99%' '
-		test_spawn ./static chain >static.out && P=$SPAWNED && track $P &&
-		test_wait_for "grep -q ready static.out" 5 &&
-		"$NSAMPLE" -r 1000 -p $P -d 1 | sed "s/;[^;]*_\[k\]//g" >out &&
-		n=$(grep -c "^S " out) && [ $n -ge 50 ] &&
-		k=$(grep -c "main;f1;f2;f3;f4;f5;f6;f7;f8;f9;f10;f11;f12\$" out) &&
-		say "$k of $n samples whole" && [ $((100 * k)) -ge $((99 * n)) ]
+		whole_chain static
 	'
 	test_expect_success 'dump --native of a static binary: the whole chain; cut short, a marker' '
-		test_spawn ./static chain >static.out && P=$SPAWNED && track $P &&
-		test_wait_for "grep -q ready static.out" 5 &&
+		start_target static chain && P=$PID &&
 		"$SONDA" dump --native -p $P >d &&
 		sed -n "s/^    \([^ ]*\) .*/\1/p" d | tr "\n" " " >names &&
 		test_grep "f12 f11 f10 f9 f8 f7 f6 f5 f4 f3 f2 f1 main " names &&
