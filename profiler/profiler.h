@@ -122,6 +122,9 @@ void prof_pause_set_blocking(struct prof_pause *p, const volatile sig_atomic_t *
  * again, only looked at. */
 typedef void (*prof_pause_each_fn)(void *ctx, struct prof_pause *p);
 void prof_pause_set_each(struct prof_pause *p, prof_pause_each_fn fn, void *ctx);
+/* Stops only these threads of the process (instead of every thread of
+ * /proc/PID/task at each stop); 0, or -1 when out of memory. */
+int prof_pause_set_threads(struct prof_pause *p, const pid_t *tids, size_t n);
 /* Threads that did not stop in time at the last prof_pause_stop(). */
 size_t prof_pause_late(const struct prof_pause *p);
 /* For stopped thread i: how many earlier stops it was late for (still

@@ -54,6 +54,7 @@ struct prof_pause {
 	size_t nstopped, late, skipped;
 	int skip_sleepers;
 	int64_t relist_ns, listed_ns;	/* thread list kept this long (0: listed at every stop) */
+	int fixed;		/* the threads were given (prof_pause_set_threads): never listed */
 	struct stat_fd *fds;
 	size_t nfds, capfds;
 };
@@ -433,6 +434,8 @@ static int list_threads(struct prof_pause *p, int force, char *err, size_t errle
 {
 	int64_t now = p->relist_ns ? now_ns() : 0;
 
+	if (p->fixed)
+		return 0;
 	if (!force && p->relist_ns && p->tids.n && now - p->listed_ns < p->relist_ns)
 		return 0;
 	if (prof_threads_list(p->pid, &p->tids, err, errlen) < 0)
@@ -442,6 +445,16 @@ static int list_threads(struct prof_pause *p, int force, char *err, size_t errle
 }
 
 static int stop_listed(struct prof_pause *p, char *err, size_t errlen);
+
+int prof_pause_set_threads(struct prof_pause *p, const pid_t *tids, size_t n)
+{
+	p->tids.n = 0;
+	p->fixed = 1;
+	for (size_t i = 0; i < n; i++)
+		if (prof_tids_push(&p->tids, tids[i]) < 0)
+			return -1;
+	return 0;
+}
 
 int prof_pause_stop(struct prof_pause *p, char *err, size_t errlen)
 {

@@ -116,7 +116,7 @@ void prof_nat_emit(struct prof_nat *n, pid_t tid, uint32_t state, const struct p
 	struct prof_stack st;
 	struct pending q;
 
-	prof_unwind_thread(n->unw, tid, n->mono_ns);
+	prof_unwind_thread(n->unw, tid, n->stack_ns ? n->stack_ns : n->mono_ns);
 	nips = prof_unwind(n->unw, regs, stack, len, n->ips, PROF_NATIVE_MAX_FRAMES, &reason);
 	if (reason)
 		n->unwind_errors++;

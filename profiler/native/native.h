@@ -22,6 +22,10 @@
  * while its callees run); a small copy keeps the rings from filling
  * between two drains and the target's cost per sample low. */
 #define PROF_NATIVE_STACK_MAX 16384
+/* The user stack a switch-out sample carries (wall mode on perf events):
+ * the kernel copies it at every switch, whether or not it is used, so
+ * a target that switches often pays for each byte. */
+#define PROF_NATIVE_SWITCH_STACK 16384
 
 /* One PT_LOAD segment. */
 struct prof_elf_seg {
@@ -206,10 +210,20 @@ struct prof_perf_sample {
 	const uint8_t *stack;	/* a copy of the user stack from regs SP */
 	size_t stack_len;
 	int watch_hit;		/* not a sample: tid's watchpoint fired (the rest unset) */
+	int kind;		/* PROF_PERF_*: CPU unless prof_perf_open_switches */
+	int preempt;		/* SWITCH_OUT: still runnable (preempted), not blocked */
 };
+/* What a record is.  CPU and OFF carry registers and a stack; the others
+ * only tid and time (DRAINED: the time the ring was read up to). */
+enum { PROF_PERF_CPU, PROF_PERF_OFF, PROF_PERF_SWITCH_OUT, PROF_PERF_SWITCH_IN, PROF_PERF_EXIT,
+       PROF_PERF_DRAINED };
 typedef void (*prof_perf_cb)(void *ctx, const struct prof_perf_sample *s);
 struct prof_perf;
 struct prof_perf *prof_perf_open(pid_t pid, int inherit, double hz, char *err, size_t errlen);
+/* Wall mode: cpu-clock and a context-switch event per thread (perf.c says more). */
+struct prof_perf *prof_perf_open_switches(pid_t pid, double hz, char *err, size_t errlen);
+/* Threads whose events were opened since the last call. */
+size_t prof_perf_fresh(struct prof_perf *p, pid_t *tids, size_t max);
 /* How often the rings must be drained so that none fills, in ns. */
 int64_t prof_perf_drain_ns(const struct prof_perf *p);
 /* Calls cb for every sample since the last read; returns how many, or
@@ -248,6 +262,7 @@ struct prof_nat {
 	uint64_t stacks, unwind_errors;
 	int64_t mono_ns;	/* when the next emitted stack was taken, 0: now */
 	uint32_t weight;	/* ticks the next emitted stack stands for, 0: one */
+	int64_t stack_ns;	/* when its stack was copied, if not at mono_ns (0) */
 	uint64_t ips[PROF_NATIVE_MAX_FRAMES];
 };
 int prof_nat_init(struct prof_nat *n, pid_t pid, char *err, size_t errlen);
@@ -321,6 +336,21 @@ struct prof_ticker_stats {
 void prof_ticker_stats(struct prof_ticker *k, struct prof_ticker_stats *st);
 /* Joins the thread (every target thread let go); returns the batch it had. */
 struct prof_grab *prof_ticker_stop(struct prof_ticker *k);
+
+/* offcpu.c: wall mode from perf events, no thread stopped: on-CPU time
+ * from cpu-clock samples, off-CPU time from switch-out samples weighed
+ * by how long the thread stayed off.  The calls of a struct prof_backend. */
+struct prof_offcpu;
+struct prof_offcpu *prof_offcpu_attach(pid_t pid, const struct prof_options *o, char *err,
+				       size_t errlen);
+const char *prof_offcpu_describe(const struct prof_offcpu *f);
+int prof_offcpu_sample(struct prof_offcpu *f, prof_emit_fn emit, void *ctx, char *err,
+		       size_t errlen);
+int64_t prof_offcpu_drain_ns(struct prof_offcpu *f);
+uint64_t prof_offcpu_taken(struct prof_offcpu *f);
+uint64_t prof_offcpu_lost(struct prof_offcpu *f);
+int prof_offcpu_exit_status(const struct prof_offcpu *f);
+void prof_offcpu_detach(struct prof_offcpu *f);
 
 /* wall.c: prof_pause_new, checked once for permission; a long stop
  * timeout for a one-off read (o->rate_hz 0). */

@@ -61,6 +61,9 @@ struct ring {
 	uint64_t watch_id, watch_addr;
 	int64_t watch_armed;	/* when (CLOCK_MONOTONIC ns) */
 	uint64_t watch_seen;	/* its records read */
+	int sw_fd;	/* its context-switch event (prof_perf_open_switches), -1: none */
+	uint64_t sw_id;
+	int fresh;	/* opened since the last prof_perf_fresh() */
 };
 
 struct prof_perf {
@@ -81,6 +84,14 @@ struct prof_perf {
 	size_t nborn;
 	int64_t scanned_ns, checked_ns, opened_ns;
 	int64_t watch_hit_ns;	/* when a watchpoint record was last read */
+	/* prof_perf_open_switches: a context-switch event beside each
+	 * thread's cpu-clock, and how fast the busiest ring fills (bytes per
+	 * ns: switches come at the target's pace, not at the rate). */
+	int switches;
+	struct perf_event_attr sw_attr;
+	uint64_t drained_max;	/* most bytes one ring gave at this read */
+	int64_t read_ns;
+	double fill_rate;
 };
 
 static int64_t mono_ns(void)
@@ -166,6 +177,9 @@ static int choose_event(struct prof_perf *p, double hz, char *err, size_t errlen
 	for (size_t i = 0; i < sizeof(try) / sizeof(try[0]); i++) {
 		long fd;
 
+		/* Wall time wants a timer: cycles do not tick while waiting. */
+		if (p->switches && try[i].type != PERF_TYPE_SOFTWARE)
+			continue;
 		fill_attr(&p->attr, try[i].type, try[i].config, hz, p->inherit, try[i].kernel);
 		p->attr.disabled = 1;
 		fd = perf_open(&p->attr, p->pid);
@@ -187,6 +201,24 @@ static int choose_event(struct prof_perf *p, double hz, char *err, size_t errlen
 	else
 		snprintf(err, errlen, "perf_event_open: %s", strerror(last));
 	return -1;
+}
+
+/* The thread's context-switch event, written into its ring (so its
+ * records come in time order with the cpu-clock samples).  Without it
+ * the thread is only seen on CPU. */
+static void open_switches(struct prof_perf *p, struct ring *r)
+{
+	long fd = perf_open(&p->sw_attr, r->tid);
+
+	if (fd < 0)
+		return;
+	if (ioctl((int)fd, PERF_EVENT_IOC_SET_OUTPUT, r->fd) != 0 ||
+	    ioctl((int)fd, PERF_EVENT_IOC_ID, &r->sw_id) != 0 || !r->sw_id) {
+		close((int)fd);
+		r->sw_id = 0;
+		return;
+	}
+	r->sw_fd = (int)fd;
 }
 
 /* cpu >= 0: an inherited event of the whole process on one CPU (the
@@ -226,9 +258,12 @@ static int open_ring(struct prof_perf *p, pid_t tid, int cpu)
 		pages /= 2;
 	}
 	p->r[p->n++] = (struct ring){.tid = cpu >= 0 ? -1 - cpu : tid, .fd = (int)fd, .base = base,
-				     .pages = pages, .seen = 1, .watch_fd = -1};
+				     .pages = pages, .seen = 1, .watch_fd = -1, .sw_fd = -1,
+				     .fresh = 1};
 	if (ioctl((int)fd, PERF_EVENT_IOC_ID, &p->r[p->n - 1].id) != 0)
 		p->r[p->n - 1].id = 0;
+	if (p->switches && cpu < 0)
+		open_switches(p, &p->r[p->n - 1]);
 	return 0;
 }
 
@@ -245,6 +280,8 @@ static void close_watch(struct ring *r)
 static void close_ring(struct prof_perf *p, struct ring *r)
 {
 	close_watch(r);
+	if (r->sw_fd >= 0)
+		close(r->sw_fd);
 	munmap(r->base, (r->pages + 1) * p->page);
 	close(r->fd);
 }
@@ -290,7 +327,10 @@ int prof_perf_scan(struct prof_perf *p)
 	return 0;
 }
 
-struct prof_perf *prof_perf_open(pid_t pid, int inherit, double hz, char *err, size_t errlen)
+static int setup_switches(struct prof_perf *p, char *err, size_t errlen);
+
+static struct prof_perf *perf_new(pid_t pid, int inherit, double hz, int switches, char *err,
+				  size_t errlen)
 {
 	struct prof_perf *p = calloc(1, sizeof(*p));
 
@@ -300,13 +340,15 @@ struct prof_perf *prof_perf_open(pid_t pid, int inherit, double hz, char *err, s
 	}
 	p->pid = pid;
 	p->inherit = inherit;
+	p->switches = switches;
 	p->hz = hz > 0 ? hz : 100;
 	for (int i = 0; i < PROF_NREGS; i++)
 		p->slot_of[i] = __builtin_popcountll(regs_mask() & ((1ull << perf_reg_of[i]) - 1));
 	p->page = (size_t)sysconf(_SC_PAGESIZE);
 	p->scanned_ns = p->opened_ns = mono_ns();
 	p->rec = malloc(65536);
-	if (!p->rec || choose_event(p, hz > 0 ? hz : 100, err, errlen) != 0)
+	if (!p->rec || choose_event(p, hz > 0 ? hz : 100, err, errlen) != 0 ||
+	    (switches && setup_switches(p, err, errlen) != 0))
 		goto out_free;
 	/* Inherited: one event per CPU follows every thread the process has
 	 * and creates, so no rescan is needed later. */
@@ -330,6 +372,83 @@ out_free:
 	return NULL;
 }
 
+struct prof_perf *prof_perf_open(pid_t pid, int inherit, double hz, char *err, size_t errlen)
+{
+	return perf_new(pid, inherit, hz, 0, err, errlen);
+}
+
+/* The context-switch event: a sample (registers and user stack, as
+ * task_pt_regs left them) at each switch-out, and PERF_RECORD_SWITCH
+ * records at each switch out and in, with the time and thread. */
+static int setup_switches(struct prof_perf *p, char *err, size_t errlen)
+{
+	struct perf_event_attr *a = &p->sw_attr;
+	long fd;
+
+	*a = p->attr;
+	a->type = PERF_TYPE_SOFTWARE;
+	a->config = PERF_COUNT_SW_CONTEXT_SWITCHES;
+	a->freq = 0;
+	a->sample_period = 1;
+	a->sample_stack_user = PROF_NATIVE_SWITCH_STACK;
+	/* The switch happens in the kernel: an event that excludes it never
+	 * fires.  Its kernel frames (schedule and below) are not asked for. */
+	a->exclude_kernel = 0;
+	a->exclude_callchain_kernel = 1;
+	a->context_switch = 1;
+	a->sample_id_all = 1;
+	a->task = 0;
+	a->inherit = 0;
+	a->disabled = 1;
+	fd = perf_open(a, p->pid);
+	a->disabled = 0;
+	if (fd >= 0) {
+		close((int)fd);
+		return 0;
+	}
+	if (errno == EACCES || errno == EPERM) {
+		FILE *f = fopen("/proc/sys/kernel/perf_event_paranoid", "re");
+		int level = 99, e = errno;
+
+		if (f) {
+			if (fscanf(f, "%d", &level) != 1)
+				level = 99;
+			fclose(f);
+		}
+		snprintf(err, errlen, "context-switch events not permitted: %s "
+			 "(kernel.perf_event_paranoid = %d)", strerror(e), level);
+	} else {
+		snprintf(err, errlen, "context-switch events: %s", strerror(errno));
+	}
+	return -1;
+}
+
+/* Wall mode's events: cpu-clock at hz and a context-switch event per
+ * thread (never inherited: a thread's switch out and back in must reach
+ * the same ring, in order, and inherited events write per CPU).  Each
+ * read then also gives the reader, per thread and in time order, its
+ * switch-out samples (PROF_PERF_OFF), its switch records, its exit, and
+ * at the end of its ring PROF_PERF_DRAINED with the time the ring was
+ * read up to: a switch-out sample's stack points into the ring, valid
+ * until then. */
+struct prof_perf *prof_perf_open_switches(pid_t pid, double hz, char *err, size_t errlen)
+{
+	return perf_new(pid, 0, hz, 1, err, errlen);
+}
+
+/* Threads whose events were opened since the last call (at most max). */
+size_t prof_perf_fresh(struct prof_perf *p, pid_t *tids, size_t max)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < p->n && n < max; i++)
+		if (p->r[i].fresh && p->r[i].tid > 0) {
+			p->r[i].fresh = 0;
+			tids[n++] = p->r[i].tid;
+		}
+	return n;
+}
+
 int64_t prof_perf_drain_ns(const struct prof_perf *p)
 {
 	size_t pages = RING_PAGES_BIG;
@@ -349,7 +468,14 @@ int64_t prof_perf_drain_ns(const struct prof_perf *p)
 		return FIRST_DRAIN_NS;
 	if (((p->watch_hit_ns && now - p->watch_hit_ns < 1000000000) ||
 	     now - p->opened_ns < 1000000000) && d > DRAIN_CHURN_NS)
-		return DRAIN_CHURN_NS;
+		d = DRAIN_CHURN_NS;
+	/* Switch-out samples come as fast as the target switches. */
+	if (p->switches && p->fill_rate > 0) {
+		int64_t f = (int64_t)((double)pages * (double)p->page / p->fill_rate / 2.5);
+
+		if (f < d)
+			d = f > FIRST_DRAIN_NS ? f : FIRST_DRAIN_NS;
+	}
 	return d < DRAIN_MAX_NS ? d : DRAIN_MAX_NS;
 }
 
@@ -476,13 +602,33 @@ static void ring_copy(const uint8_t *data, uint64_t size, uint64_t at, void *dst
 	}
 }
 
+/* A record without a stack (prof_perf_open_switches). */
+static void switch_record(struct prof_perf *p, int kind, pid_t tid, uint64_t time, int preempt,
+			  prof_perf_cb cb, void *ctx)
+{
+	struct prof_perf_sample s;
+
+	s.pid = p->pid;
+	s.tid = tid;
+	s.time = time;
+	s.kind = kind;
+	s.preempt = preempt;
+	s.watch_hit = 0;
+	s.nkips = 0;
+	s.stack = NULL;
+	s.stack_len = 0;
+	cb(ctx, &s);
+}
+
 static int drain_ring(struct prof_perf *p, struct ring *r, prof_perf_cb cb, void *ctx)
 {
 	struct perf_event_mmap_page *meta = r->base;
 	const uint8_t *data = (const uint8_t *)r->base + p->page;
 	uint64_t size = r->pages * p->page;
+	/* The time first: a record of an earlier time is in by the head read. */
+	int64_t head_ns = p->switches ? mono_ns() : 0;
 	uint64_t head = __atomic_load_n(&meta->data_head, __ATOMIC_ACQUIRE);
-	uint64_t tail = meta->data_tail;
+	uint64_t tail = meta->data_tail, start = tail;
 	int n = 0;
 
 	while (tail < head) {
@@ -518,6 +664,17 @@ static int drain_ring(struct prof_perf *p, struct ring *r, prof_perf_cb cb, void
 			memcpy(ids, rec + sizeof(h), 16);
 			if ((pid_t)ids[0] == p->pid && !p->inherit)
 				note_task(p, h.type == PERF_RECORD_FORK, (pid_t)ids[2]);
+			if (p->switches && h.type == PERF_RECORD_EXIT && (pid_t)ids[0] == p->pid)
+				switch_record(p, PROF_PERF_EXIT, (pid_t)ids[2], 0, 0, cb, ctx);
+		} else if (h.type == PERF_RECORD_SWITCH && p->switches && h.size >= sizeof(h) + 24) {
+			uint32_t pt[2];	/* sample_id at the end: pid, tid, time, identifier */
+			uint64_t t;
+
+			memcpy(pt, rec + h.size - 24, 8);
+			memcpy(&t, rec + h.size - 16, 8);
+			switch_record(p, (h.misc & PERF_RECORD_MISC_SWITCH_OUT) ? PROF_PERF_SWITCH_OUT :
+				      PROF_PERF_SWITCH_IN, (pid_t)pt[1], t,
+				      (h.misc & PERF_RECORD_MISC_SWITCH_OUT_PREEMPT) != 0, cb, ctx);
 		} else if (h.type == PERF_RECORD_LOST) {
 			uint64_t lost[2];
 
@@ -539,14 +696,28 @@ static int drain_ring(struct prof_perf *p, struct ring *r, prof_perf_cb cb, void
 				r->watch_seen++;
 				p->watch_hit_ns = mono_ns();
 				cb(ctx, &s);
+			} else if (r->sw_id && id == r->sw_id) {
+				if (parse_sample(p, rec, h.size, &s) == 0) {
+					s.watch_hit = 0;
+					s.kind = PROF_PERF_OFF;
+					s.preempt = 0;
+					cb(ctx, &s);
+				}
 			} else if (r->id && id != r->id) {
 				continue;
 			} else if (parse_sample(p, rec, h.size, &s) == 0 && s.pid == p->pid) {
 				s.watch_hit = 0;
+				s.kind = PROF_PERF_CPU;
 				cb(ctx, &s);
 				n++;
 			}
 		}
+	}
+	if (p->switches) {
+		if (tail - start > p->drained_max)
+			p->drained_max = tail - start;
+		/* Its switch-out samples' stacks are still in the ring. */
+		switch_record(p, PROF_PERF_DRAINED, r->tid, (uint64_t)head_ns, 0, cb, ctx);
 	}
 	__atomic_store_n(&meta->data_tail, tail, __ATOMIC_RELEASE);
 	return n;
@@ -563,8 +734,17 @@ int prof_perf_read(struct prof_perf *p, prof_perf_cb cb, void *ctx)
 		p->scanned_ns = now;
 		gone = prof_perf_scan(p) == -ESRCH;
 	}
+	p->drained_max = 0;
 	for (size_t i = 0; i < p->n; i++)
 		n += drain_ring(p, &p->r[i], cb, ctx);
+	if (p->switches) {
+		double rate = p->read_ns && now > p->read_ns ?
+			      (double)p->drained_max / (double)(now - p->read_ns) : 0;
+
+		/* Up at once, down slowly: a burst of switches comes again. */
+		p->fill_rate = rate > p->fill_rate ? rate : 0.9 * p->fill_rate + 0.1 * rate;
+		p->read_ns = now;
+	}
 	for (size_t i = 0; i < p->nborn; i++)
 		if (!find_ring(p, p->born[i]))
 			open_ring(p, p->born[i], -1);

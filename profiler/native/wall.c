@@ -1,4 +1,4 @@
-/* wall.c - the "wall" backend: every thread paused with ptrace, its stack copied, resumed, then unwound. */
+/* wall.c - the "wall" backend: perf events where permitted (offcpu.c), else every thread paused with ptrace, its stack copied, resumed, then unwound. */
 #include "config.h"
 
 #include <errno.h>
@@ -18,6 +18,9 @@ struct prof_engine {
 	struct prof_ticker *ticker;
 	struct prof_grab batch[2];
 	struct prof_grab *spare;
+	/* Recording with perf events instead: none of the above is used. */
+	struct prof_offcpu *off;
+	char desc[200];
 };
 
 static void emit_grab(struct prof_engine *e, const struct prof_grab_thread *t,
@@ -57,6 +60,8 @@ static int wall_sample(struct prof_engine *e, prof_emit_fn emit, void *ctx, char
 {
 	int rc;
 
+	if (e->off)
+		return prof_offcpu_sample(e->off, emit, ctx, err, errlen);
 	if (e->ticker)
 		return wall_drain(e, emit, ctx, err, errlen);
 	rc = prof_pause_stop(e->pause, err, errlen);
@@ -112,14 +117,44 @@ struct prof_pause *prof_nat_pause_new(pid_t pid, const struct prof_options *o, c
 	return pp;
 }
 
+/* Recording: perf events unless SONDA_WALL=ptrace or they are not
+ * permitted; why not into why. */
+static struct prof_offcpu *try_perf(pid_t pid, const struct prof_options *o, char *why,
+				    size_t len)
+{
+	const char *env = getenv("SONDA_WALL");
+	struct prof_offcpu *f;
+	char err[160];
+
+	if (env && !strcmp(env, "ptrace")) {
+		snprintf(why, len, "SONDA_WALL=ptrace");
+		return NULL;
+	}
+	f = prof_offcpu_attach(pid, o, err, sizeof(err));
+	if (!f)
+		snprintf(why, len, "%s", err);
+	return f;
+}
+
 static int wall_attach(struct prof_engine **ep, pid_t pid, const struct prof_options *o,
 		       char *err, size_t errlen)
 {
 	struct prof_engine *e = calloc(1, sizeof(*e));
+	char why[160] = "";
 
 	if (!e) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
+	}
+	if (o && o->rate_hz > 0) {
+		e->off = try_perf(pid, o, why, sizeof(why));
+		if (e->off) {
+			*ep = e;
+			return 0;
+		}
+		snprintf(e->desc, sizeof(e->desc), "wall clock via ptrace (%s)", why);
+	} else {
+		snprintf(e->desc, sizeof(e->desc), "wall clock via ptrace");
 	}
 	e->idle = o ? o->idle : 1;
 	if (prof_nat_init(&e->nat, pid, err, errlen) != 0) {
@@ -155,20 +190,22 @@ static int wall_attach(struct prof_engine **ep, pid_t pid, const struct prof_opt
 
 static const char *wall_describe(struct prof_engine *e)
 {
-	return "wall clock via ptrace";
+	return e->off ? prof_offcpu_describe(e->off) : e->desc;
 }
 
 static void wall_detach(struct prof_engine *e)
 {
 	if (!e)
 		return;
+	prof_offcpu_detach(e->off);
 	if (e->ticker)
 		prof_ticker_stop(e->ticker);
 	prof_grab_free(&e->batch[0]);
 	prof_grab_free(&e->batch[1]);
 	prof_pause_free(e->pause);
 	prof_grab_free(&e->grab);
-	prof_nat_fini(&e->nat);
+	if (!e->off)
+		prof_nat_fini(&e->nat);
 	free(e);
 }
 
@@ -183,6 +220,8 @@ static struct prof_ticker_stats ticker_stats(struct prof_engine *e)
 
 static int wall_exit_status(struct prof_engine *e)
 {
+	if (e->off)
+		return prof_offcpu_exit_status(e->off);
 	return e->ticker ? ticker_stats(e).exit_status : prof_pause_exit_status(e->pause);
 }
 
@@ -191,16 +230,22 @@ static int wall_exit_status(struct prof_engine *e)
  * that a batch stays small. */
 static int64_t wall_drain_ns(struct prof_engine *e)
 {
+	if (e->off)
+		return prof_offcpu_drain_ns(e->off);
 	return e->ticker ? 10000000 : 0;
 }
 
 static uint64_t wall_taken(struct prof_engine *e)
 {
+	if (e->off)
+		return prof_offcpu_taken(e->off);
 	return ticker_stats(e).taken;
 }
 
 static uint64_t wall_lost(struct prof_engine *e)
 {
+	if (e->off)
+		return prof_offcpu_lost(e->off);
 	return ticker_stats(e).lost;
 }
 
