@@ -18,15 +18,21 @@
 #    spent); sonda record --mode wall --idle at 1 kHz; the shares are read
 #    as a user reads them, from sonda report -t TID (total %).
 # 3. Slowdown.  A fixed amount of work, timed alone, under sonda record
-#    --mode cpu at 100 Hz and under --mode wall at 1 kHz; the ratio of the
-#    medians of ROUNDS runs each (default 5, interleaved), of wall time
-#    and of the target's own CPU time.
+#    --mode cpu at 100 Hz and under --mode wall at 1 kHz, both on perf
+#    events (the default where permitted) and with SONDA_WALL=ptrace; the
+#    ratio of the medians of ROUNDS runs each (default 5, interleaved), of
+#    wall time and of the target's own CPU time.
+# 3b. Switches.  The cost of wall mode's per-switch work: two threads pass
+#    a byte back and forth over pipes PASSES times (default 100000, each
+#    pass a switch out and in of both), pinned to one CPU (sonda keeps off
+#    it) and not pinned, alone and under wall mode at 1 kHz (--idle) both
+#    ways; medians of SROUNDS runs (default 3).
 # 4. Floor.  What one ptrace stop and resume costs a computing target at
 #    HZ with nothing else done, from its own CPU and from another
 #    (bench/native/roundtrip.c, FLOOR_ROUNDS runs each, default 3): the
 #    least wall mode can cost on this machine.
 #
-# ONLY=slowdown (or shares, floor, cpu) runs that section alone.
+# ONLY=slowdown (or shares, switches, floor, cpu) runs that section alone.
 set -eu
 BUILDDIR=$(cd "${1:-.}" && pwd)
 SECS=${2:-10}
@@ -35,6 +41,8 @@ ROUNDS=${ROUNDS:-5}
 FLOOR_ROUNDS=${FLOOR_ROUNDS:-3}
 ONLY=${ONLY:-}
 WORK=${WORK:-300}
+PASSES=${PASSES:-100000}
+SROUNDS=${SROUNDS:-3}
 HERE=$(cd "$(dirname "$0")" && pwd)
 SRC=$HERE/../../tests/fixtures/native/target.c
 SONDA=$BUILDDIR/sonda
@@ -44,6 +52,7 @@ trap '[ -n "$TPID" ] && kill $TPID 2>/dev/null; rm -rf "$W"' EXIT
 cd "$W"
 
 want() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
+med() { sort -n -k"$2" "$1" | awk -v k="$2" '{ v[NR] = $k } END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 if want cpu; then
 	command -v perf >/dev/null || { echo "perf not installed (apt-get install linux-perf)"; exit 1; }
 fi
@@ -160,18 +169,37 @@ fi
 if want slowdown; then
 echo
 echo "== slowdown of a fixed work ($WORK rounds, median of $ROUNDS runs each, interleaved; load $(cut -d' ' -f1 /proc/loadavg))"
-: >alone.txt; : >cpu.txt; : >wall.txt
+: >alone.txt; : >cpu.txt; : >wall.txt; : >wallp.txt
 for r in $(seq 1 "$ROUNDS"); do
 	./shares work "$WORK" >>alone.txt
 	"$SONDA" record --mode cpu -r 100 -q -o c.db -- ./shares work "$WORK" | tail -n 1 >>cpu.txt
-	"$SONDA" record --mode wall -r 1000 -q -o w.db -- ./shares work "$WORK" | tail -n 1 >>wall.txt
+	"$SONDA" record --mode wall -r 1000 -o w.db -- ./shares work "$WORK" 2>w.err | tail -n 1 >>wall.txt
+	SONDA_WALL=ptrace "$SONDA" record --mode wall -r 1000 -q -o w.db -- ./shares work "$WORK" | tail -n 1 >>wallp.txt
 done
-med() { sort -n -k"$2" "$1" | awk -v k="$2" '{ v[NR] = $k } END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+echo "wall mode by default: $(sed -n 's/^ *mode: //p' w.err)"
 awk -v aw="$(med alone.txt 1)" -v ac="$(med alone.txt 2)" -v cw="$(med cpu.txt 1)" -v cc="$(med cpu.txt 2)" \
-    -v ww="$(med wall.txt 1)" -v wc="$(med wall.txt 2)" 'BEGIN {
+    -v ww="$(med wall.txt 1)" -v wc="$(med wall.txt 2)" -v pw="$(med wallp.txt 1)" -v pc="$(med wallp.txt 2)" 'BEGIN {
 	printf "alone: %.3f s wall, %.3f s CPU\n", aw, ac
 	printf "slowdown cpu mode @100 Hz: wall %+.1f%%, target CPU %+.1f%%\n", 100 * (cw / aw - 1), 100 * (cc / ac - 1)
-	printf "slowdown wall mode @1 kHz: wall %+.1f%%, target CPU %+.1f%%\n", 100 * (ww / aw - 1), 100 * (wc / ac - 1) }'
+	printf "slowdown wall mode @1 kHz (default): wall %+.1f%%, target CPU %+.1f%%\n", 100 * (ww / aw - 1), 100 * (wc / ac - 1)
+	printf "slowdown wall mode @1 kHz (SONDA_WALL=ptrace): wall %+.1f%%, target CPU %+.1f%%\n", 100 * (pw / aw - 1), 100 * (pc / ac - 1) }'
+fi
+
+if want switches; then
+echo
+echo "== switches: a byte passed back and forth $PASSES times between two threads (wall mode @1 kHz --idle, median of $SROUNDS; load $(cut -d' ' -f1 /proc/loadavg))"
+for pin in pinned free; do
+	if [ $pin = pinned ]; then run="taskset -c $(($(nproc) - 1))"; else run=; fi
+	: >a.txt; : >w.txt; : >p.txt
+	for r in $(seq 1 "$SROUNDS"); do
+		$run ./shares pingpong "$PASSES" >>a.txt
+		"$SONDA" record --mode wall --idle -r 1000 -q -o s.db -- $run ./shares pingpong "$PASSES" | tail -n 1 >>w.txt
+		SONDA_WALL=ptrace "$SONDA" record --mode wall --idle -r 1000 -q -o s.db -- $run ./shares pingpong "$PASSES" | tail -n 1 >>p.txt
+	done
+	awk -v pin=$pin -v n="$PASSES" -v a="$(med a.txt 1)" -v w="$(med w.txt 1)" -v p="$(med p.txt 1)" 'BEGIN {
+		printf "%-6s alone %.3f s (%.0f switches/s per thread); perf events %.3f s (x%.2f, %.1f us more per switch); ptrace %.3f s (x%.2f)\n",
+			pin, a, n / a, w, w / a, 1e6 * (w - a) / (2 * n), p, p / a }'
+done
 fi
 
 if want floor; then

@@ -5,6 +5,9 @@
  *                       then prints the shares it really spent, measured)
  *   shares work N       N rounds of pure computation, then prints the wall
  *                       and CPU seconds it took
+ *   shares pingpong N   two threads pass a byte back and forth over pipes N
+ *                       times (each pass a switch out and in of both), then
+ *                       prints the wall and CPU seconds it took
  */
 #include <sys/resource.h>
 #include <pthread.h>
@@ -72,18 +75,56 @@ NOINLINE static void work(long rounds)
 			sink += (unsigned long)i ^ (unsigned long)r;
 }
 
+static int ping[2], pong[2];
+
+static void *ponger(void *arg)
+{
+	char c;
+
+	while (read(ping[0], &c, 1) == 1)
+		if (write(pong[1], &c, 1) != 1)
+			break;
+	return arg;
+}
+
+NOINLINE static void pingpong(long n)
+{
+	pthread_t t;
+	char c = 'x';
+
+	if (pipe(ping) != 0 || pipe(pong) != 0 || pthread_create(&t, NULL, ponger, NULL) != 0)
+		exit(1);
+	for (long i = 0; i < n; i++)
+		if (write(ping[1], &c, 1) != 1 || read(pong[0], &c, 1) != 1)
+			exit(1);
+	close(ping[1]);
+	pthread_join(t, NULL);
+}
+
+static void print_cost(double t0)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	printf("%.4f %.4f\n", now() - t0,
+	       ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
+		       ru.ru_stime.tv_usec / 1e6);
+}
+
 int main(int argc, char **argv)
 {
+	if (argc > 2 && !strcmp(argv[1], "pingpong")) {
+		double t0 = now();
+
+		pingpong(atol(argv[2]));
+		print_cost(t0);
+		return 0;
+	}
 	if (argc > 2 && !strcmp(argv[1], "work")) {
 		double t0 = now();
 
-		struct rusage ru;
-
 		work(atol(argv[2]));
-		getrusage(RUSAGE_SELF, &ru);
-		printf("%.4f %.4f\n", now() - t0,
-		       ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
-			       ru.ru_stime.tv_usec / 1e6);
+		print_cost(t0);
 		return 0;
 	}
 	int req[2];

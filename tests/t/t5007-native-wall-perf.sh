@@ -1,0 +1,86 @@
+#!/bin/sh
+# t5007-native-wall-perf: wall mode from perf events (no thread stopped): blocked and sleeping threads with their callers, time shares, the ptrace fallback.
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../native.sh"
+
+SRC=$SRCDIR/tests/fixtures/native/target.c
+SHARES=$SRCDIR/bench/native/shares.c
+
+# Weight of the folded stacks ($1) holding the frames $2 (with what
+# follows: the leaf, or kernel frames).
+weight() {
+	awk -v want="$2" '{ w = $NF; s = substr($0, 1, length($0) - length($NF) - 1) ";"
+		if (index(s, want ";")) k += w } END { print k + 0 }' "$1"
+}
+
+if ! command -v gcc >/dev/null 2>&1 || ! gcc -O2 -g -fomit-frame-pointer -pthread -o target "$SRC" ||
+   ! gcc -O2 -g -pthread -o shares "$SHARES"; then
+	test_skip 'wall mode on perf events' 'no gcc'
+	test_done
+fi
+start_target target chain
+"$SONDA" record --mode wall -p $PID -d 0.1 -o probe.db 2>probe.err >/dev/null
+kill $PID
+if ! grep -q "mode: wall clock via perf_event_open" probe.err; then
+	test_skip 'wall mode on perf events' "not used here: $(grep mode: probe.err)"
+	test_done
+fi
+reader="reader_thread;reader_outer;reader_inner;read"
+
+test_expect_success 'the summary says perf events were used, and SONDA_WALL=ptrace why not' '
+	start_target target chain &&
+	"$SONDA" record --mode wall -p $PID -d 0.2 -o a.db 2>s1 &&
+	SONDA_WALL=ptrace "$SONDA" record --mode wall -p $PID -d 0.2 -o b.db 2>s2 && kill $PID &&
+	test_grep "mode: wall clock via perf_event_open (cpu-clock.* and context switches)" s1 &&
+	test_grep "mode: wall clock via ptrace (SONDA_WALL=ptrace)" s2
+'
+
+# The reader sits in read() since before the attach and never wakes: it
+# is seen only through the one interrupt at attach, and then for the
+# whole recording (1000 ticks a second, counted as the sleep goes on).
+test_expect_success '--idle: a thread asleep in read() since before the attach, with its callers, for the whole recording' '
+	start_target target block &&
+	"$SONDA" record --mode wall --idle -r 1000 -p $PID -d 1 -q -o idle.db &&
+	kill $PID && folded idle.db >f &&
+	w=$(weight f "$reader") && say "reader: $w ticks of 1000" &&
+	[ $w -ge 900 ] && [ $w -le 1100 ] &&
+	test_grep -q "main;spin_main " f
+'
+
+test_expect_success 'without --idle the blocked reader is left out, the spinning thread kept' '
+	start_target target block &&
+	"$SONDA" record --mode wall -r 1000 -p $PID -d 0.5 -q -o busy.db &&
+	kill $PID && folded busy.db >g &&
+	! grep -q reader_inner g && test_grep -q "main;spin_main " g
+'
+
+test_expect_success 'a launched command: its thread that blocks at once is found and kept with --idle' '
+	timeout 20 "$SONDA" record --mode wall --idle -r 1000 -d 1 -q -o launched.db -- ./target block &&
+	folded launched.db >h && w=$(weight h "$reader") && say "reader: $w ticks" && [ $w -ge 500 ]
+'
+
+# shares cycle: 30 ms computing, 30 ms blocked in read(), 40 ms asleep,
+# each measured by the program itself; within 3 points of that.
+test_expect_success 'time shares of a computing, blocked and sleeping thread within 3 points' '
+	"$SONDA" record --mode wall --idle -r 1000 -q -o sh.db -- ./shares cycle 2 >truth &&
+	set -- $(grep ^truth truth) && tid=$3 &&
+	"$SONDA" report sh.db -t $tid -f csv -n 1000 >csv &&
+	awk -F, -v tc=$5 -v tb=$7 -v ts=$9 "
+		\$1 ~ /^phase_compute/ { c += \$7 } \$1 ~ /^phase_blocked/ { b += \$7 }
+		\$1 ~ /^phase_sleep/ { s += \$7 }
+		function off(x, y) { return x > y ? x - y : y - x }
+		END { printf \"# compute %.1f/%.1f blocked %.1f/%.1f asleep %.1f/%.1f\\n\", c, tc, b, tb, s, ts
+		      exit !(off(c, tc) <= 3 && off(b, tb) <= 3 && off(s, ts) <= 3) }" csv
+'
+
+test_expect_success 'a preempted thread counts as running, not idle' '
+	start_target target chain && taskset -p -c 0 $PID >/dev/null &&
+	test_spawn taskset -c 0 ./target chain >t2.out && P2=$SPAWNED && track $P2 &&
+	test_wait_for "grep -q ready t2.out" 5 &&
+	"$SONDA" record --mode wall -r 1000 -p $PID -d 1 -q -o pre.db &&
+	kill $PID $P2 && folded pre.db >p &&
+	w=$(weight p "main;f1;f2;f3;f4;f5;f6;f7;f8;f9;f10;f11;f12") && say "f12: $w ticks of 1000" &&
+	[ $w -ge 900 ]
+'
+
+test_done
