@@ -14,6 +14,7 @@
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,6 +27,7 @@
 #define ALIVE_CHECK_NS (100 * 1000000LL)	/* attach mode: is the target still there */
 #define PYTHON_INIT_NS (10 * NS)	/* launch: wait this long for the interpreter */
 #define NATIVE_GRACE_NS (300 * 1000000LL)	/* launch: a non-Python exe may exec Python soon */
+#define STEER_MAX_NS (10 * 1000000LL)	/* the loop keeps off the target's CPU up to this period */
 
 struct candidate {
 	pid_t pid;
@@ -39,6 +41,10 @@ struct prof_sampler {
 	pthread_t thread;
 	int joined;
 	atomic_int stop, running;
+	/* The loop sleeps on sleep_cv until its next tick: a stop request
+	 * wakes it at once, with no periodic wake-up to look for one. */
+	pthread_mutex_t sleep_mu;
+	pthread_cond_t sleep_cv;
 	int done_fd;	/* eventfd, readable once the loop ended (prof_sampler_wait) */
 
 	/* prof_sampler_start() waits here for the thread's attach. */
@@ -247,24 +253,22 @@ static size_t poll_late(struct prof_sampler *s)
 
 static void sleep_until(struct prof_sampler *s, int64_t deadline)
 {
-	/* Slices of at most 100 ms so that a stop request is seen soon even
-	 * at very low rates; of 200 us while a late thread may have stopped
-	 * since, so that it is let go at once. */
+	/* Slices of 200 us while a late thread may have stopped since, so
+	 * that it is let go at once; else one wait until the deadline. */
+	pthread_mutex_lock(&s->sleep_mu);
 	for (;;) {
-		int64_t now = mono_ns(), until = deadline, slice = 100000000;
+		int64_t now = mono_ns(), until = deadline;
 		struct timespec ts;
 
 		if (now >= deadline || atomic_load(&s->stop))
-			return;
-		if (poll_late(s))
-			slice = 200000;
-		if (until - now > slice)
-			until = now + slice;
+			break;
+		if (poll_late(s) && until - now > 200000)
+			until = now + 200000;
 		ts.tv_sec = until / NS;
 		ts.tv_nsec = until % NS;
-		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
-			;
+		pthread_cond_timedwait(&s->sleep_cv, &s->sleep_mu, &ts);
 	}
+	pthread_mutex_unlock(&s->sleep_mu);
 }
 
 static void note_error(struct prof_target *t, const char *msg)
@@ -466,13 +470,26 @@ static void scan_children(struct prof_sampler *s, int64_t now)
 }
 
 /* Attach mode: the target may be a zombie its parent has not reaped yet,
- * which still answers kill(0) and lists its main thread.  *fd keeps
- * /proc/PID/stat open between checks: one pread each. */
-static int target_gone(pid_t pid, int *fd)
+ * which still answers kill(0) and lists its main thread.  Its pidfd is
+ * readable once it exited (a poll, no /proc file formatted); without
+ * one, *fd keeps /proc/PID/stat open between checks: one pread each. */
+static int target_gone(pid_t pid, int *pidfd, int *fd)
 {
 	char path[64], buf[256], *p;
 	ssize_t n;
 
+	if (*pidfd == -2) {
+		long r = syscall(SYS_pidfd_open, pid, 0);
+
+		if (r < 0 && errno == ESRCH)
+			return 1;
+		*pidfd = r < 0 ? -3 : (int)r;
+	}
+	if (*pidfd >= 0) {
+		struct pollfd pfd = {*pidfd, POLLIN, 0};
+
+		return poll(&pfd, 1, 0) == 1;
+	}
 	if (*fd < 0) {
 		snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 		*fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -527,10 +544,9 @@ int64_t prof_tick_jitter(uint64_t *seed, int64_t period)
  * main thread last ran on: a real-time wake-up there preempts the target
  * at every tick (measured at 10 kHz with the other CPU busy: 3,000 context
  * switches a second and +40% CPU for the target; none kept apart). */
-static void keep_off_target(pid_t pid, int *fd, int *avoided)
+static void keep_off_target(pid_t pid, long ncpu, int *fd, int *avoided)
 {
 	char buf[1024], path[64], *p;
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	cpu_set_t set;
 	ssize_t n;
 	int cpu;
@@ -569,7 +585,8 @@ static void run_loop(struct prof_sampler *s)
 	int64_t end = s->o.duration_s > 0 ? s->start_mono + (int64_t)(s->o.duration_s * NS) : 0;
 	uint64_t missed = 0, tick = 0, seed = (uint64_t)mono_ns() | 1;
 	int64_t last_steer = 0;
-	int stat_fd = -1, steer_fd = -1, avoided = -1;
+	int stat_fd = -1, pidfd = -2, steer_fd = -1, avoided = -1;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);	/* a file read each time: once */
 
 	if (rate_period < 1)
 		rate_period = 1;
@@ -608,14 +625,16 @@ static void run_loop(struct prof_sampler *s)
 			s->targets[0].exited = 1;
 		if (!s->launched && now - last_alive > ALIVE_CHECK_NS) {
 			last_alive = now;
-			if (target_gone(s->targets[0].pid, &stat_fd))
+			if (target_gone(s->targets[0].pid, &pidfd, &stat_fd))
 				s->targets[0].exited = 1;
 		}
 		if (s->targets[0].exited)
 			break;
-		if (now - last_steer > ALIVE_CHECK_NS) {
+		/* A loop that wakes seldom (an engine draining its own
+		 * buffers) preempts nobody: no /proc read for it. */
+		if (period <= STEER_MAX_NS && now - last_steer > ALIVE_CHECK_NS) {
 			last_steer = now;
-			keep_off_target(s->targets[0].pid, &steer_fd, &avoided);
+			keep_off_target(s->targets[0].pid, ncpu, &steer_fd, &avoided);
 		}
 		if (s->o.subprocesses && now - last_scan > CHILD_SCAN_NS) {
 			/* Not under the lock: attaching may take a while, and
@@ -626,6 +645,8 @@ static void run_loop(struct prof_sampler *s)
 	}
 	if (stat_fd >= 0)
 		close(stat_fd);
+	if (pidfd >= 0)
+		close(pidfd);
 	if (steer_fd >= 0)
 		close(steer_fd);
 	pthread_mutex_lock(&s->lock);
@@ -691,6 +712,18 @@ static void *sampler_main(void *arg)
 	return NULL;
 }
 
+/* The loop's deadlines are on the monotonic clock. */
+static void init_sleep(struct prof_sampler *s)
+{
+	pthread_condattr_t ca;
+
+	pthread_mutex_init(&s->sleep_mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->sleep_cv, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
 struct prof_sampler *prof_sampler_start(const struct prof_options *o, struct store_profile *p,
 					char *err, size_t errlen)
 {
@@ -723,6 +756,7 @@ struct prof_sampler *prof_sampler_start(const struct prof_options *o, struct sto
 	s->launch.pidfd = -2;
 	s->st.exit_status = -1;
 	pthread_mutex_init(&s->lock, NULL);
+	init_sleep(s);
 	pthread_mutex_init(&s->start_mu, NULL);
 	pthread_cond_init(&s->start_cv, NULL);
 	atomic_store(&s->running, 1);
@@ -805,7 +839,10 @@ void prof_sampler_stop(struct prof_sampler *s)
 {
 	if (!s || s->joined)
 		return;
+	pthread_mutex_lock(&s->sleep_mu);
 	atomic_store(&s->stop, 1);
+	pthread_cond_signal(&s->sleep_cv);
+	pthread_mutex_unlock(&s->sleep_mu);
 	pthread_join(s->thread, NULL);
 	s->joined = 1;
 }
@@ -830,6 +867,8 @@ void prof_sampler_free(struct prof_sampler *s)
 	if (s->done_fd >= 0)
 		close(s->done_fd);
 	pthread_mutex_destroy(&s->lock);
+	pthread_mutex_destroy(&s->sleep_mu);
+	pthread_cond_destroy(&s->sleep_cv);
 	pthread_mutex_destroy(&s->start_mu);
 	pthread_cond_destroy(&s->start_cv);
 	free(s);
