@@ -8,6 +8,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 #include "store/sql.h"
 
 #define TXN_ROWS 10000
+#define PAGE_SIZE "1024"
 #define TXN_NS 250000000LL
 
 struct id_task {
@@ -155,6 +157,28 @@ static int fail(struct store_writer *w, const char *what)
 	return -1;
 }
 
+/* Statements are prepared at their first use: a recording uses about
+ * half of them, and compiling a 64-row insert costs more than a whole
+ * batch of a second's samples. */
+static sqlite3_stmt *stmt(struct store_writer *w, int which)
+{
+	char *multi;
+	int rc;
+
+	if (w->st[which])
+		return w->st[which];
+	multi = which == ST_SAMPLES ? multi_sql("INSERT INTO samples VALUES", 6) :
+		which == ST_CALLSITES ? multi_sql("INSERT OR REPLACE INTO callsites VALUES", 4) : NULL;
+	rc = sqlite3_prepare_v3(w->db, multi ? multi : stmt_sql[which], -1,
+				SQLITE_PREPARE_PERSISTENT, &w->st[which], NULL);
+	free(multi);
+	if (rc != SQLITE_OK) {
+		fail(w, "cannot prepare a statement");
+		return NULL;
+	}
+	return w->st[which];
+}
+
 static int step(struct store_writer *w, int which)
 {
 	sqlite3_stmt *s = w->st[which];
@@ -173,16 +197,18 @@ static void bind_text(sqlite3_stmt *s, int i, const char *t)
 
 static int write_dicts(struct store_writer *w, const struct batch *b)
 {
-	sqlite3_stmt *s;
+	sqlite3_stmt *s = NULL;
 
-	s = w->st[ST_STRING];
+	if (b->strings.n && !(s = stmt(w, ST_STRING)))
+		return -1;
 	for (uint32_t i = 0; i < b->strings.n; i++) {
 		sqlite3_bind_int64(s, 1, b->string0 + i);
 		bind_text(s, 2, VEC_AT(b->strings, const char *, i));
 		if (step(w, ST_STRING) < 0)
 			return -1;
 	}
-	s = w->st[ST_FRAME];
+	if (b->frames.n && !(s = stmt(w, ST_FRAME)))
+		return -1;
 	for (uint32_t i = 0; i < b->frames.n; i++) {
 		const struct store_frame *f = &VEC_AT(b->frames, struct store_frame, i);
 
@@ -199,7 +225,8 @@ static int write_dicts(struct store_writer *w, const struct batch *b)
 		int which = b->callsites.n - i >= MULTI ? ST_CALLSITES : ST_CALLSITE;
 		int rows = which == ST_CALLSITES ? MULTI : 1;
 
-		s = w->st[which];
+		if (!(s = stmt(w, which)))
+			return -1;
 		for (int r = 0; r < rows; r++, i++) {
 			const struct store_callsite *c = &VEC_AT(b->callsites, struct store_callsite, i);
 
@@ -211,7 +238,8 @@ static int write_dicts(struct store_writer *w, const struct batch *b)
 		if (step(w, which) < 0)
 			return -1;
 	}
-	s = w->st[ST_SESSION];
+	if (b->sessions.n && !(s = stmt(w, ST_SESSION)))
+		return -1;
 	for (uint32_t i = 0; i < b->sessions.n; i++) {
 		const struct store_session *x = &VEC_AT(b->sessions, struct store_session, i);
 
@@ -231,7 +259,8 @@ static int write_dicts(struct store_writer *w, const struct batch *b)
 		if (step(w, ST_SESSION) < 0)
 			return -1;
 	}
-	s = w->st[ST_THREAD];
+	if (b->threads.n && !(s = stmt(w, ST_THREAD)))
+		return -1;
 	for (uint32_t i = 0; i < b->threads.n; i++) {
 		const struct store_thread *t = &VEC_AT(b->threads, struct store_thread, i);
 
@@ -243,7 +272,8 @@ static int write_dicts(struct store_writer *w, const struct batch *b)
 		if (step(w, ST_THREAD) < 0)
 			return -1;
 	}
-	s = w->st[ST_SNAPSHOT];
+	if (b->snapshots.n && !(s = stmt(w, ST_SNAPSHOT)))
+		return -1;
 	for (uint32_t i = 0; i < b->snapshots.n; i++) {
 		const struct store_snapshot *x = &VEC_AT(b->snapshots, struct store_snapshot, i);
 
@@ -266,7 +296,10 @@ static int write_samples(struct store_writer *w, const struct batch *b)
 	while (i < b->samples.n) {
 		int which = b->samples.n - i >= MULTI ? ST_SAMPLES : ST_SAMPLE;
 		int rows = which == ST_SAMPLES ? MULTI : 1;
-		sqlite3_stmt *s = w->st[which];
+		sqlite3_stmt *s = stmt(w, which);
+
+		if (!s)
+			return -1;
 
 		for (int r = 0; r < rows; r++, i++) {
 			const struct store_sample *x = &VEC_AT(b->samples, struct store_sample, i);
@@ -288,7 +321,10 @@ static int write_samples(struct store_writer *w, const struct batch *b)
 static int write_stats(struct store_writer *w, const struct batch *b)
 {
 	unsigned char *blob = w->blob;
-	sqlite3_stmt *s = w->st[ST_TASK];
+	sqlite3_stmt *s = NULL;
+
+	if (b->tasks.n && !(s = stmt(w, ST_TASK)))
+		return -1;
 
 	for (uint32_t i = 0; i < b->tasks.n; i++) {
 		const struct id_task *x = &VEC_AT(b->tasks, struct id_task, i);
@@ -310,7 +346,8 @@ static int write_stats(struct store_writer *w, const struct batch *b)
 		if (step(w, ST_TASK) < 0)
 			return -1;
 	}
-	s = w->st[ST_ALLOC];
+	if (b->allocs.n && !(s = stmt(w, ST_ALLOC)))
+		return -1;
 	for (uint32_t i = 0; i < b->allocs.n; i++) {
 		const struct id_alloc *x = &VEC_AT(b->allocs, struct id_alloc, i);
 
@@ -326,7 +363,8 @@ static int write_stats(struct store_writer *w, const struct batch *b)
 		if (step(w, ST_ALLOC) < 0)
 			return -1;
 	}
-	s = w->st[ST_SITE];
+	if (b->sites.n && !(s = stmt(w, ST_SITE)))
+		return -1;
 	for (uint32_t i = 0; i < b->sites.n; i++) {
 		const struct store_snapshot_site *x =
 			&VEC_AT(b->sites, struct store_snapshot_site, i);
@@ -340,7 +378,8 @@ static int write_stats(struct store_writer *w, const struct batch *b)
 		if (step(w, ST_SITE) < 0)
 			return -1;
 	}
-	s = w->st[ST_EVENT];
+	if (b->events.n && !(s = stmt(w, ST_EVENT)))
+		return -1;
 	for (uint32_t i = 0; i < b->events.n; i++) {
 		const struct store_event *x = &VEC_AT(b->events, struct store_event, i);
 
@@ -363,6 +402,8 @@ static int write_batch(struct store_writer *w, const struct batch *b)
 		char v[32];
 
 		snprintf(v, sizeof(v), "%lld", (long long)b->bucket_ns);
+		if (!stmt(w, ST_META))
+			return -1;
 		bind_text(w->st[ST_META], 1, "bucket_ns");
 		sqlite3_bind_text(w->st[ST_META], 2, v, -1, SQLITE_TRANSIENT);
 		if (step(w, ST_META) < 0)
@@ -510,23 +551,14 @@ struct store_writer *store_writer_open(const char *path, char *err, size_t errle
 		return NULL;
 	}
 	sqlite3_busy_timeout(w->db, 5000);
-	if (store_sql_exec(w->db, "PRAGMA page_size = 4096; PRAGMA journal_mode = WAL;"
-			   " PRAGMA synchronous = NORMAL;", err, errlen) < 0 ||
-	    store_schema_create(w->db, err, errlen) < 0)
+	/* Small pages: most stores are a page or two per table, and the
+	 * file is kept as written (no rewrite at close).  The empty schema
+	 * is written unsynced: there is nothing in it to lose. */
+	if (store_sql_exec(w->db, "PRAGMA page_size = " PAGE_SIZE "; PRAGMA journal_mode = WAL;"
+			   " PRAGMA synchronous = OFF;", err, errlen) < 0 ||
+	    store_schema_create(w->db, err, errlen) < 0 ||
+	    store_sql_exec(w->db, "PRAGMA synchronous = NORMAL", err, errlen) < 0)
 		goto fail;
-	for (int i = 0; i < ST_COUNT; i++) {
-		char *multi = i == ST_SAMPLES ? multi_sql("INSERT INTO samples VALUES", 6) :
-			      i == ST_CALLSITES ? multi_sql("INSERT OR REPLACE INTO callsites VALUES", 4) :
-			      NULL;
-		int rc = sqlite3_prepare_v3(w->db, multi ? multi : stmt_sql[i], -1,
-					    SQLITE_PREPARE_PERSISTENT, &w->st[i], NULL);
-
-		free(multi);
-		if (rc != SQLITE_OK) {
-			snprintf(err, errlen, "%s", sqlite3_errmsg(w->db));
-			goto fail;
-		}
-	}
 	if (pthread_create(&w->thread, NULL, writer_main, w)) {
 		snprintf(err, errlen, "cannot start the writer thread");
 		goto fail;
@@ -731,26 +763,29 @@ int store_writer_flush(struct store_writer *w)
 	return failed ? -1 : 0;
 }
 
-/* A small store is mostly fixed cost, a page per table and index:
- * rewritten with the smallest pages it is a third of the size (an
- * aggregated recording of minutes is a few dozen KB).  Left as it is when
- * a reader holds it (the VACUUM fails) or when it is large. */
-static void compact_small(sqlite3 *db)
+/* The finished store on disk, with one sync: the steps of closing run
+ * unsynced (a killed process leaves the WAL store or the finished one,
+ * never a torn one; syncing each step only guarded against a power cut
+ * during those few milliseconds, at fourteen syncs).  The WAL too when a
+ * reader kept the store in WAL mode. */
+static void sync_file(sqlite3 *db)
 {
-	sqlite3_stmt *st;
-	int64_t pages = 0, size = 0;
+	const char *path = sqlite3_db_filename(db, "main");
+	char wal[4200];
 
-	if (sqlite3_prepare_v2(db, "SELECT page_count, page_size FROM pragma_page_count, pragma_page_size",
-			       -1, &st, NULL) != SQLITE_OK)
+	if (!path || !*path)
 		return;
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		pages = sqlite3_column_int64(st, 0);
-		size = sqlite3_column_int64(st, 1);
+	snprintf(wal, sizeof(wal), "%s-wal", path);
+	for (int i = 0; i < 2; i++) {
+		int fd = open(i ? wal : path, O_RDONLY | O_CLOEXEC);
+
+		if (fd < 0)
+			continue;
+		if (fdatasync(fd) != 0) {
+			/* nothing better to do: written, maybe not yet on disk */
+		}
+		close(fd);
 	}
-	sqlite3_finalize(st);
-	if (pages * size > (1 << 20) || size <= 512)
-		return;
-	store_sql_exec(db, "PRAGMA page_size = 512; VACUUM", NULL, 0);
 }
 
 int store_writer_close(struct store_writer *w, struct store_profile *p, char *err, size_t errlen)
@@ -783,9 +818,10 @@ int store_writer_close(struct store_writer *w, struct store_profile *p, char *er
 		 * read-only media; a reader still holding it open (a live viewer)
 		 * keeps it in WAL mode, which is just as valid. */
 		sqlite3_busy_timeout(w->db, 250);
+		store_sql_exec(w->db, "PRAGMA synchronous = OFF", NULL, 0);
 		store_sql_exec(w->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, 0);
 		store_sql_exec(w->db, "PRAGMA journal_mode = DELETE", NULL, 0);
-		compact_small(w->db);
+		sync_file(w->db);
 	}
 	writer_destroy(w);
 	return rc;
