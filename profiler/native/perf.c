@@ -92,6 +92,8 @@ struct prof_perf {
 	uint64_t drained_max;	/* most bytes one ring gave at this read */
 	int64_t read_ns;
 	double fill_rate;
+	int64_t deep_ns;	/* when an unwind last asked about a watchpoint */
+	uint64_t read;		/* samples read */
 };
 
 static int64_t mono_ns(void)
@@ -455,19 +457,23 @@ int64_t prof_perf_drain_ns(const struct prof_perf *p)
 	double rec = PROF_NATIVE_STACK_MAX + 8 * (PROF_NATIVE_MAX_FRAMES / 4) + 256;
 	double fill_ns;
 	int64_t d, now = mono_ns();
+	int deep;
 
 	for (size_t i = 0; i < p->n; i++)
 		if (p->r[i].pages < pages)
 			pages = p->r[i].pages;
 	fill_ns = (double)pages * (double)p->page / rec / p->hz * 1e9;
 	d = (int64_t)(fill_ns / 2.5);
-	/* The first drains come soon after the start: a deep stack's outer
-	 * frames are only known right for samples taken once a watchpoint
-	 * guards them, and it is put in place at the first drain. */
-	if (now - p->opened_ns < FIRST_DRAINS_NS)
+	/* The first drains come soon after the start, until one has samples:
+	 * a deep stack's outer frames are only known right for samples taken
+	 * once a watchpoint guards them, and it is put in place at a drain.
+	 * Only deep stacks (their unwinds ask about watchpoints) keep the
+	 * quick drains: each is a wake-up, some 50 us. */
+	deep = p->deep_ns && now - p->deep_ns < 1000000000;
+	if (now - p->opened_ns < FIRST_DRAINS_NS && (!p->read || deep))
 		return FIRST_DRAIN_NS;
-	if (((p->watch_hit_ns && now - p->watch_hit_ns < 1000000000) ||
-	     now - p->opened_ns < 1000000000) && d > DRAIN_CHURN_NS)
+	if (deep && ((p->watch_hit_ns && now - p->watch_hit_ns < 1000000000) ||
+		     now - p->opened_ns < 1000000000) && d > DRAIN_CHURN_NS)
 		d = DRAIN_CHURN_NS;
 	/* Switch-out samples come as fast as the target switches. */
 	if (p->switches && p->fill_rate > 0) {
@@ -761,6 +767,7 @@ int prof_perf_read(struct prof_perf *p, prof_perf_cb cb, void *ctx)
 			i++;
 		}
 	}
+	p->read += (uint64_t)n;
 	if (gone && n == 0)
 		return -ESRCH;
 	return n;
@@ -779,6 +786,7 @@ uint64_t prof_perf_watch(struct prof_perf *p, pid_t tid, uint64_t addr)
 	struct ring *r;
 	long fd;
 
+	p->deep_ns = mono_ns();
 	if (p->inherit || p->watch_broken || (addr & 7) || !(r = find_ring(p, tid)) || r->exited)
 		return 0;
 	close_watch(r);
@@ -830,6 +838,7 @@ int prof_perf_watch_state(struct prof_perf *p, pid_t tid, uint64_t addr, int64_t
 	struct ring *r = find_ring(p, tid);
 	uint64_t count = 0;
 
+	p->deep_ns = mono_ns();
 	if (!r || r->watch_fd < 0 || r->watch_addr != addr)
 		return PROF_WATCH_NONE;
 	if (r->watch_armed > when)
