@@ -20,7 +20,7 @@
 #include "store/sql.h"
 
 #define TXN_ROWS 10000
-#define PAGE_SIZE "1024"
+#define PAGE_SIZE "512"
 #define TXN_NS 250000000LL
 
 struct id_task {
