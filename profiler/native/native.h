@@ -214,6 +214,7 @@ struct prof_perf_sample {
 	int watch_hit;		/* not a sample: tid's watchpoint fired (the rest unset) */
 	int kind;		/* PROF_PERF_*: CPU unless prof_perf_open_switches */
 	int preempt;		/* SWITCH_OUT: still runnable (preempted), not blocked */
+	uint64_t period;	/* CPU: its event's period (ns of CPU time for cpu-clock) */
 };
 /* What a record is.  CPU and OFF carry registers and a stack; the others
  * only tid and time (DRAINED: the time the ring was read up to). */
@@ -226,6 +227,8 @@ struct prof_perf *prof_perf_open(pid_t pid, int inherit, double hz, char *err, s
 struct prof_perf *prof_perf_open_switches(pid_t pid, double hz, char *err, size_t errlen);
 /* Threads whose events were opened since the last call. */
 size_t prof_perf_fresh(struct prof_perf *p, pid_t *tids, size_t max);
+/* With prof_perf_open_switches: tid's cpu-clock period from now on. */
+int prof_perf_clock(struct prof_perf *p, pid_t tid, uint64_t period);
 /* How often the rings must be drained so that none fills, in ns. */
 int64_t prof_perf_drain_ns(const struct prof_perf *p);
 /* Calls cb for every sample since the last read; returns how many, or

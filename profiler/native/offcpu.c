@@ -33,12 +33,37 @@
  * thread that switches 50000 times a second costs sonda little more than
  * one that sleeps; the target pays for the kernel's copy at each switch.
  *
+ * What the target does pay for at each switch is the kernel's work: the
+ * switch-out sample (its 8 KB stack copy, 1-3 us here) and the cpu-clock
+ * event's timer, stopped when the thread leaves its CPU and started when
+ * it comes back.  The timer is the dear part: at a period shorter than
+ * the scheduler's tick it is the CPU's next timer, so each start and
+ * stop reprograms the timer hardware, which a virtual machine traps (11
+ * us a switch on the machine measured, the target ran 6 times slower
+ * than alone when switching 300000 times a second; 1 us at a 10 ms
+ * period).  A thread found switching more than SWITCHY_HZ times a second
+ * gets its clock at SLOW_NS instead, each of its on-CPU samples standing
+ * for that many ticks (the shares stay right, with fewer distinct
+ * samples), and back at the rate once it calms down.
+ *
+ * What is not exact: the clock runs on while the kernel switches the
+ * thread out (after its switch-out record) and in (before its switch-in
+ * record), time the interval counts too.  Its samples fire once the
+ * switch is over, so they cannot be told apart: the time is counted
+ * twice.  That is perf's own switching work, about 1 us a switch with
+ * the slow clock, 10 with the fast one here, so at most about 1% of a
+ * thread's time at SWITCHY_HZ; a thread passing a byte back and forth
+ * 100000 times a second was counted 10% over its wall time.
+ *
  * A thread asleep when the events are opened sends nothing until it
  * wakes: with --idle it is interrupted once (PTRACE_SEIZE, INTERRUPT,
  * detach), which passes it through a switch in and out.  A thread with no
  * switch-out seen is never guessed at. */
 
 #define POKE_TIMEOUT_US 20000
+#define SWITCHY_HZ 1000
+#define SLOW_NS (10 * 1000000LL)
+#define WINDOW_NS (100 * 1000000LL)	/* how long a switch rate is measured over */
 
 struct off_thread {
 	pid_t tid;
@@ -49,6 +74,9 @@ struct off_thread {
 	int64_t since;		/* when it switched out (its stack's time) */
 	int64_t t_out;		/* counted up to here */
 	int64_t acc;		/* off-CPU ns since its last tick */
+	int64_t window_ns;	/* switches counted since */
+	uint64_t switches;
+	int slow;		/* its clock at SLOW_NS */
 	struct prof_regs regs;
 	const uint8_t *ring;	/* the stack, in the ring until it is drained */
 	uint8_t *stack;		/* after that, its copy */
@@ -68,7 +96,7 @@ struct prof_offcpu {
 	size_t cap, n;
 	struct off_thread *last;	/* a ring is one thread's: its records look it up once */
 	int exit_status;
-	uint64_t pokes, intervals, emitted;
+	uint64_t pokes, intervals, emitted, slowed;
 	char desc[96];
 };
 
@@ -126,6 +154,7 @@ static struct off_thread *find(struct prof_offcpu *f, pid_t tid, int make)
 	if (!make || (f->n >= f->cap && grow(f) < 0) || !(t = calloc(1, sizeof(*t))))
 		return NULL;
 	t->tid = tid;
+	t->window_ns = mono_ns();
 	/* Its ticks at a phase of their own: threads that sleep in step are
 	 * not all counted at once. */
 	t->acc = (int64_t)(next_random(&f->seed) % (uint64_t)f->period);
@@ -212,14 +241,27 @@ static void keep(struct prof_offcpu *f, struct off_thread *t)
 
 static void on_cpu(struct prof_offcpu *f, const struct prof_perf_sample *s)
 {
+	struct off_thread *t;
+
 	if (s->watch_hit) {
 		prof_unwind_watch_hit(f->nat.unw, s->tid);
 		return;
 	}
+	/* The clock runs on through the kernel's own switching work (perf's
+	 * included), which the interval counts already: a sample that falls
+	 * in it is dropped, which takes that time off the clock's count on
+	 * average. */
+	if ((t = find(f, s->tid, 0)) && t->out && (int64_t)s->time >= t->t_out)
+		return;
 	f->nat.mono_ns = (int64_t)s->time;
+	/* A clock slowed down (a thread that switches often): each sample
+	 * stands for the ticks of its period. */
+	if (s->period > (uint64_t)f->period)
+		f->nat.weight = (uint32_t)((s->period + (uint64_t)f->period / 2) / (uint64_t)f->period);
 	prof_nat_emit(&f->nat, s->tid, STORE_STATE_ONCPU, &s->regs, s->stack, s->stack_len, s->kips,
 		      s->nkips, f->emit, f->ctx);
 	f->nat.mono_ns = 0;
+	f->nat.weight = 0;
 	prof_perf_hint(f->perf, prof_unwind_copy_depth(f->nat.unw));
 }
 
@@ -228,7 +270,6 @@ static void on_record(void *ctx, const struct prof_perf_sample *s)
 {
 	struct prof_offcpu *f = ctx;
 	struct off_thread *t;
-
 	switch (s->kind) {
 	case PROF_PERF_CPU:
 		on_cpu(f, s);
@@ -238,6 +279,7 @@ static void on_record(void *ctx, const struct prof_perf_sample *s)
 		 * them the end of the last interval; it is not counted. */
 		if (!(t = find(f, s->tid, 1)))
 			break;
+		t->switches++;
 		t->out = t->kept = 1;
 		t->preempt = t->told = 0;
 		t->since = t->t_out = (int64_t)s->time;
@@ -246,9 +288,12 @@ static void on_record(void *ctx, const struct prof_perf_sample *s)
 		t->len = s->stack_len;
 		break;
 	case PROF_PERF_SWITCH_OUT:
+		/* The interval starts here, after the sample's own cost. */
 		if ((t = find(f, s->tid, 0)) && t->out && !t->told) {
 			t->told = 1;
 			t->preempt = s->preempt;
+			if ((int64_t)s->time > t->t_out)
+				t->t_out = (int64_t)s->time;
 		}
 		break;
 	case PROF_PERF_SWITCH_IN:
@@ -272,6 +317,31 @@ static void on_record(void *ctx, const struct prof_perf_sample *s)
 		forget(f, s->tid);
 		break;
 	}
+}
+
+/* Each thread's clock at the rate, or at SLOW_NS while it switches more
+ * than SWITCHY_HZ times a second (back below a quarter of that). */
+static void pace(struct prof_offcpu *f, int64_t now)
+{
+	uint64_t fast = (uint64_t)f->period, slow = f->period < SLOW_NS ? SLOW_NS : (uint64_t)f->period;
+
+	for (size_t i = 0; i < f->cap && slow != fast; i++)
+		for (struct off_thread *t = f->tab[i]; t; t = t->next) {
+			double hz;
+
+			if (now - t->window_ns < WINDOW_NS)
+				continue;
+			hz = (double)t->switches * 1e9 / (double)(now - t->window_ns);
+			t->window_ns = now;
+			t->switches = 0;
+			if (!t->slow && hz > SWITCHY_HZ && prof_perf_clock(f->perf, t->tid, slow) == 0) {
+				t->slow = 1;
+				f->slowed++;
+			} else if (t->slow && hz < SWITCHY_HZ / 4 &&
+				   prof_perf_clock(f->perf, t->tid, fast) == 0) {
+				t->slow = 0;
+			}
+		}
 }
 
 /* 1 when the thread sleeps interruptibly (S): it will not switch until woken. */
@@ -406,6 +476,7 @@ int prof_offcpu_sample(struct prof_offcpu *f, prof_emit_fn emit, void *ctx, char
 		return -ESRCH;
 	}
 	poke_fresh(f);
+	pace(f, mono_ns());
 	return 0;
 }
 
@@ -435,9 +506,10 @@ void prof_offcpu_detach(struct prof_offcpu *f)
 	if (!f)
 		return;
 	if (getenv("SONDA_NATIVE_DEBUG"))
-		fprintf(stderr, "offcpu: lost %llu, intervals %llu, emitted %llu, poked %llu\n",
-			(unsigned long long)prof_perf_lost(f->perf), (unsigned long long)f->intervals,
-			(unsigned long long)f->emitted, (unsigned long long)f->pokes);
+		fprintf(stderr, "offcpu: lost %llu, intervals %llu, emitted %llu, poked %llu, "
+			"slowed %llu\n", (unsigned long long)prof_perf_lost(f->perf),
+			(unsigned long long)f->intervals, (unsigned long long)f->emitted,
+			(unsigned long long)f->pokes, (unsigned long long)f->slowed);
 	prof_perf_close(f->perf);
 	for (size_t i = 0; i < f->cap; i++)
 		for (struct off_thread *t = f->tab[i], *nx; t; t = nx) {

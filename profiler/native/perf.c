@@ -61,8 +61,12 @@ struct ring {
 	uint64_t watch_id, watch_addr;
 	int64_t watch_armed;	/* when (CLOCK_MONOTONIC ns) */
 	uint64_t watch_seen;	/* its records read */
-	int sw_fd;	/* its context-switch event (prof_perf_open_switches), -1: none */
+	/* prof_perf_open_switches: the ring is the context-switch event's
+	 * (sw_id), the cpu-clock event writes into it (clock_fd, id), at
+	 * clock_period ns of CPU time (prof_perf_clock). */
 	uint64_t sw_id;
+	int clock_fd;
+	uint64_t clock_period;
 	int fresh;	/* opened since the last prof_perf_fresh() */
 };
 
@@ -205,22 +209,30 @@ static int choose_event(struct prof_perf *p, double hz, char *err, size_t errlen
 	return -1;
 }
 
-/* The thread's context-switch event, written into its ring (so its
- * records come in time order with the cpu-clock samples).  Without it
- * the thread is only seen on CPU. */
-static void open_switches(struct prof_perf *p, struct ring *r)
+/* The thread's cpu-clock event, written into the ring of its
+ * context-switch event (so that its samples come in time order with the
+ * switches), replacing the one it had.  0 or -1. */
+static int open_clock(struct prof_perf *p, struct ring *r, uint64_t period)
 {
-	long fd = perf_open(&p->sw_attr, r->tid);
+	struct perf_event_attr a = p->attr;
+	uint64_t id = 0;
+	long fd;
 
+	a.sample_period = period;
+	fd = perf_open(&a, r->tid);
 	if (fd < 0)
-		return;
+		return -1;
 	if (ioctl((int)fd, PERF_EVENT_IOC_SET_OUTPUT, r->fd) != 0 ||
-	    ioctl((int)fd, PERF_EVENT_IOC_ID, &r->sw_id) != 0 || !r->sw_id) {
+	    ioctl((int)fd, PERF_EVENT_IOC_ID, &id) != 0 || !id) {
 		close((int)fd);
-		r->sw_id = 0;
-		return;
+		return -1;
 	}
-	r->sw_fd = (int)fd;
+	if (r->clock_fd >= 0)
+		close(r->clock_fd);
+	r->clock_fd = (int)fd;
+	r->id = id;
+	r->clock_period = period;
+	return 0;
 }
 
 /* cpu >= 0: an inherited event of the whole process on one CPU (the
@@ -243,7 +255,8 @@ static int open_ring(struct prof_perf *p, pid_t tid, int cpu)
 		p->r = r;
 		p->cap = nc;
 	}
-	fd = cpu >= 0 ? perf_open_on(&p->attr, tid, cpu) : perf_open(&p->attr, tid);
+	fd = cpu >= 0 ? perf_open_on(&p->attr, tid, cpu) :
+	     perf_open(p->switches ? &p->sw_attr : &p->attr, tid);
 	if (fd < 0)
 		return -1;
 	/* Smaller when locked memory is short (perf_event_mlock_kb for a
@@ -260,12 +273,16 @@ static int open_ring(struct prof_perf *p, pid_t tid, int cpu)
 		pages /= 2;
 	}
 	p->r[p->n++] = (struct ring){.tid = cpu >= 0 ? -1 - cpu : tid, .fd = (int)fd, .base = base,
-				     .pages = pages, .seen = 1, .watch_fd = -1, .sw_fd = -1,
+				     .pages = pages, .seen = 1, .watch_fd = -1, .clock_fd = -1,
 				     .fresh = 1};
 	if (ioctl((int)fd, PERF_EVENT_IOC_ID, &p->r[p->n - 1].id) != 0)
 		p->r[p->n - 1].id = 0;
-	if (p->switches && cpu < 0)
-		open_switches(p, &p->r[p->n - 1]);
+	if (p->switches) {
+		/* Without its clock the thread is seen off CPU only. */
+		p->r[p->n - 1].sw_id = p->r[p->n - 1].id;
+		p->r[p->n - 1].id = 0;
+		open_clock(p, &p->r[p->n - 1], p->attr.sample_period);
+	}
 	return 0;
 }
 
@@ -282,8 +299,8 @@ static void close_watch(struct ring *r)
 static void close_ring(struct prof_perf *p, struct ring *r)
 {
 	close_watch(r);
-	if (r->sw_fd >= 0)
-		close(r->sw_fd);
+	if (r->clock_fd >= 0)
+		close(r->clock_fd);
 	munmap(r->base, (r->pages + 1) * p->page);
 	close(r->fd);
 }
@@ -399,7 +416,9 @@ static int setup_switches(struct prof_perf *p, char *err, size_t errlen)
 	a->exclude_callchain_kernel = 1;
 	a->context_switch = 1;
 	a->sample_id_all = 1;
-	a->task = 0;
+	/* It owns the thread's ring: it tells of new threads and exits. */
+	a->task = 1;
+	p->attr.task = 0;
 	a->inherit = 0;
 	a->disabled = 1;
 	fd = perf_open(a, p->pid);
@@ -436,6 +455,17 @@ static int setup_switches(struct prof_perf *p, char *err, size_t errlen)
 struct prof_perf *prof_perf_open_switches(pid_t pid, double hz, char *err, size_t errlen)
 {
 	return perf_new(pid, 0, hz, 1, err, errlen);
+}
+
+/* tid's cpu-clock samples from now on every period ns of its CPU time
+ * (a period of its own: see offcpu.c); 0 or -1. */
+int prof_perf_clock(struct prof_perf *p, pid_t tid, uint64_t period)
+{
+	struct ring *r = find_ring(p, tid);
+
+	if (!p->switches || !r || r->exited)
+		return -1;
+	return r->clock_period == period ? 0 : open_clock(p, r, period);
 }
 
 /* Threads whose events were opened since the last call (at most max). */
@@ -714,6 +744,7 @@ static int drain_ring(struct prof_perf *p, struct ring *r, prof_perf_cb cb, void
 			} else if (parse_sample(p, rec, h.size, &s) == 0 && s.pid == p->pid) {
 				s.watch_hit = 0;
 				s.kind = PROF_PERF_CPU;
+				s.period = r->clock_period ? r->clock_period : p->attr.sample_period;
 				cb(ctx, &s);
 				n++;
 			}

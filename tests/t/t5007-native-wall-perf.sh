@@ -83,4 +83,16 @@ test_expect_success 'a preempted thread counts as running, not idle' '
 	[ $w -ge 900 ]
 '
 
+# Switching 100000 times a second: the threads' clocks are slowed (their
+# on-CPU samples weigh 10 ticks each) and each thread is still counted
+# for the whole second, within the 25% perf's own switching work adds.
+test_expect_success 'threads that switch very often: each counted for its whole time, with its callers' '
+	test_spawn ./shares pingpong 100000000 && P=$SPAWNED && track $P && sleep 0.2 &&
+	"$SONDA" record --mode wall --idle -r 1000 -p $P -d 1 -q -o pp.db &&
+	kill $P && folded pp.db >pp &&
+	m=$(weight pp "main;pingpong") && t=$(weight pp "start_thread;ponger") &&
+	say "main $m, ponger $t ticks of 1000" &&
+	[ $m -ge 900 ] && [ $m -le 1250 ] && [ $t -ge 900 ] && [ $t -le 1250 ]
+'
+
 test_done
