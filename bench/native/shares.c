@@ -5,9 +5,11 @@
  *                       then prints the shares it really spent, measured)
  *   shares work N       N rounds of pure computation, then prints the wall
  *                       and CPU seconds it took
- *   shares pingpong N   two threads pass a byte back and forth over pipes N
- *                       times (each pass a switch out and in of both), then
- *                       prints the wall and CPU seconds it took
+ *   shares pingpong N [SPIN]  two threads pass a byte back and forth over
+ *                       pipes N times (each pass a switch out and in of
+ *                       both), the main thread computing SPIN rounds of a
+ *                       loop between passes; prints the wall and CPU
+ *                       seconds it took
  */
 #include <sys/resource.h>
 #include <pthread.h>
@@ -87,16 +89,19 @@ static void *ponger(void *arg)
 	return arg;
 }
 
-NOINLINE static void pingpong(long n)
+NOINLINE static void pingpong(long n, long spin)
 {
 	pthread_t t;
 	char c = 'x';
 
 	if (pipe(ping) != 0 || pipe(pong) != 0 || pthread_create(&t, NULL, ponger, NULL) != 0)
 		exit(1);
-	for (long i = 0; i < n; i++)
+	for (long i = 0; i < n; i++) {
+		for (long k = 0; k < spin; k++)
+			sink += (unsigned long)k;
 		if (write(ping[1], &c, 1) != 1 || read(pong[0], &c, 1) != 1)
 			exit(1);
+	}
 	close(ping[1]);
 	pthread_join(t, NULL);
 }
@@ -116,7 +121,7 @@ int main(int argc, char **argv)
 	if (argc > 2 && !strcmp(argv[1], "pingpong")) {
 		double t0 = now();
 
-		pingpong(atol(argv[2]));
+		pingpong(atol(argv[2]), argc > 3 ? atol(argv[3]) : 0);
 		print_cost(t0);
 		return 0;
 	}
