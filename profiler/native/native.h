@@ -214,7 +214,7 @@ struct prof_perf_sample {
 	int watch_hit;		/* not a sample: tid's watchpoint fired (the rest unset) */
 	int kind;		/* PROF_PERF_*: CPU unless prof_perf_open_switches */
 	int preempt;		/* SWITCH_OUT: still runnable (preempted), not blocked */
-	uint64_t period;	/* CPU: its event's period (ns of CPU time for cpu-clock) */
+	uint64_t period;	/* CPU, prof_perf_open_switches: its clock's period in ns of CPU time */
 };
 /* What a record is.  CPU and OFF carry registers and a stack; the others
  * only tid and time (DRAINED: the time the ring was read up to). */
