@@ -37,13 +37,15 @@ test_expect_success 'the summary says perf events were used, and SONDA_WALL=ptra
 
 # The reader sits in read() since before the attach and never wakes: it
 # is seen only through the one interrupt at attach, and then for the
-# whole recording (1000 ticks a second, counted as the sleep goes on).
+# whole recording (1000 ticks a second, counted as the sleep goes on; the
+# events read last, up to 50 ms in the first second, are not stored: the
+# recording ends before the next read).
 test_expect_success '--idle: a thread asleep in read() since before the attach, with its callers, for the whole recording' '
 	start_target target block &&
 	"$SONDA" record --mode wall --idle -r 1000 -p $PID -d 1 -q -o idle.db &&
 	kill $PID && folded idle.db >f &&
 	w=$(weight f "$reader") && say "reader: $w ticks of 1000" &&
-	[ $w -ge 900 ] && [ $w -le 1100 ] &&
+	[ $w -ge 850 ] && [ $w -le 1100 ] &&
 	test_grep -q "main;spin_main " f
 '
 
@@ -73,6 +75,9 @@ test_expect_success 'time shares of a computing, blocked and sleeping thread wit
 		      exit !(off(c, tc) <= 3 && off(b, tb) <= 3 && off(s, ts) <= 3) }" csv
 '
 
+# Two spinning threads on one CPU: each runs half the time and waits
+# for the CPU the other half, which counts as running too (about 500
+# ticks if it did not).
 test_expect_success 'a preempted thread counts as running, not idle' '
 	start_target target chain && taskset -p -c 0 $PID >/dev/null &&
 	test_spawn taskset -c 0 ./target chain >t2.out && P2=$SPAWNED && track $P2 &&
@@ -80,7 +85,7 @@ test_expect_success 'a preempted thread counts as running, not idle' '
 	"$SONDA" record --mode wall -r 1000 -p $PID -d 1 -q -o pre.db &&
 	kill $PID $P2 && folded pre.db >p &&
 	w=$(weight p "main;f1;f2;f3;f4;f5;f6;f7;f8;f9;f10;f11;f12") && say "f12: $w ticks of 1000" &&
-	[ $w -ge 900 ]
+	[ $w -ge 850 ]
 '
 
 # Switching 100000 times a second: the threads' clocks are slowed (their
