@@ -554,8 +554,8 @@ struct store_writer *store_writer_open(const char *path, char *err, size_t errle
 	/* Small pages: most stores are a page or two per table, and the
 	 * file is kept as written (no rewrite at close).  The empty schema
 	 * is written unsynced: there is nothing in it to lose. */
-	if (store_sql_exec(w->db, "PRAGMA page_size = " PAGE_SIZE "; PRAGMA journal_mode = WAL;"
-			   " PRAGMA synchronous = OFF;", err, errlen) < 0 ||
+	if (store_sql_exec(w->db, "PRAGMA synchronous = OFF; PRAGMA page_size = " PAGE_SIZE ";"
+			   " PRAGMA journal_mode = WAL;", err, errlen) < 0 ||
 	    store_schema_create(w->db, err, errlen) < 0 ||
 	    store_sql_exec(w->db, "PRAGMA synchronous = NORMAL", err, errlen) < 0)
 		goto fail;

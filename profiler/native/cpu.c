@@ -89,6 +89,7 @@ static void on_sample(void *ctx, const struct prof_perf_sample *s)
 	prof_nat_emit(&e->nat, s->tid, STORE_STATE_ONCPU, &s->regs, s->stack, s->stack_len, s->kips,
 		      s->nkips, e->emit, e->ctx);
 	prof_perf_hint(e->perf, prof_unwind_copy_depth(e->nat.unw));
+	prof_perf_reach(e->perf, prof_unwind_depth(e->nat.unw));
 }
 
 static int cpu_sample(struct prof_engine *e, prof_emit_fn emit, void *ctx, char *err, size_t errlen)

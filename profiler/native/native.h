@@ -17,7 +17,8 @@
 #include "profiler/backend.h"
 
 #define PROF_NATIVE_MAX_FRAMES 256
-/* The user stack a perf sample carries: perf's own default is 8 KB.
+/* The user stack a perf sample carries at most (cut to what the unwinds
+ * read, perf.c): perf's own default is 8 KB.
  * Frames beyond it are read from the live stack (an outer frame stays put
  * while its callees run); a small copy keeps the rings from filling
  * between two drains and the target's cost per sample low. */
@@ -239,6 +240,7 @@ const char *prof_perf_event(const struct prof_perf *p);
 uint64_t prof_perf_lost(const struct prof_perf *p);
 int prof_perf_kernel(const struct prof_perf *p);	/* kernel frames sampled */
 void prof_perf_hint(struct prof_perf *p, size_t depth);
+void prof_perf_reach(struct prof_perf *p, size_t depth);
 uint64_t prof_perf_watch(struct prof_perf *p, pid_t tid, uint64_t addr);
 uint64_t prof_perf_watch_id(struct prof_perf *p, pid_t tid);
 int64_t prof_perf_watch_count(struct prof_perf *p, pid_t tid);

@@ -18,21 +18,33 @@
 
 #include "profiler/native/native.h"
 
-/* A sample carries 16 KB of stack: the first two rings get 8 MB (about
- * 500 samples, 500 ms of one thread at 1 kHz), the next ones 4 MB, rings
- * of many threads 1 MB.  The reader drains them about two and a half
- * times per filling of the smallest ring, so a reader held up by a
- * loaded machine loses nothing, and at least every DRAIN_MAX_NS: each
- * drain is a wake-up and a reload of cold caches, some 50 us, so they
- * are few.  In the first second, and while a watchpoint reports a deep
- * stack changing, every DRAIN_CHURN_NS: a sample whose outer frames
- * changed before its drain ends in a marker (unwind.c). */
+/* A sample carries a copy of the user stack, at first of
+ * PROF_NATIVE_STACK_MAX bytes.  Once the first samples are unwound it is
+ * cut to twice what their unwinds read (at least COPY_MIN), and a later
+ * unwind that reads beyond a cut copy gets the whole one back, once: the
+ * kernel copies, and the ring holds, the whole copy at every sample, so a
+ * shallow stack's 16 KB copy, mostly never read, set the rings' size (8
+ * MB at 1 kHz, 2 ms of CPU to map) or how often they are drained.
+ *
+ * Rings hold twice DRAIN_MAX_NS of a thread's samples (the first two
+ * rings, at most 8 MB), half that up to RING_FIRST rings, an eighth
+ * beyond; before the copy is cut, FIRST_RING_NS.  The reader drains them
+ * about two and a half times per filling of the smallest ring, so a
+ * reader held up by a loaded machine loses nothing, and at least every
+ * DRAIN_MAX_NS: each drain is a wake-up and a reload of cold caches, some
+ * 50 us, so they are few; every DRAIN_DEEP_NS while stacks deeper than
+ * their copy are seen (a sample taken before its outer frames are watched
+ * ends in a marker, and watchpoints are put in place at drains).  In the first second, and while a watchpoint
+ * reports a deep stack changing, every DRAIN_CHURN_NS: a sample whose
+ * outer frames changed before its drain ends in a marker (unwind.c). */
 #define RING_PAGES_BIG 2048
 #define RING_BIG 2
-#define RING_PAGES_FIRST 1024
-#define RING_PAGES_MORE 256
 #define RING_FIRST 16
-#define DRAIN_MAX_NS (200 * 1000000LL)
+#define RING_PAGES_MORE 256	/* for the watermark only: nobody polls */
+#define FIRST_RING_NS (20 * 1000000LL)
+#define COPY_MIN 4096
+#define DRAIN_MAX_NS (400 * 1000000LL)
+#define DRAIN_DEEP_NS (200 * 1000000LL)
 #define DRAIN_CHURN_NS (50 * 1000000LL)
 #define FIRST_DRAINS_NS (30 * 1000000LL)
 #define FIRST_DRAIN_NS (2 * 1000000LL)
@@ -98,6 +110,9 @@ struct prof_perf {
 	double fill_rate;
 	int64_t deep_ns;	/* when an unwind last asked about a watchpoint */
 	uint64_t read;		/* samples read */
+	size_t copy;		/* bytes of user stack a sample carries */
+	size_t reach;		/* the farthest above SP an unwind read (prof_perf_reach) */
+	int settled;		/* the copy was cut to the first samples' needs */
 };
 
 static int64_t mono_ns(void)
@@ -238,13 +253,53 @@ static int open_clock(struct prof_perf *p, struct ring *r, uint64_t period)
 /* cpu >= 0: an inherited event of the whole process on one CPU (the
  * kernel cannot mmap an inherited per-thread event); tid is then -1 - cpu
  * in the ring table. */
+static size_t rec_bytes(const struct prof_perf *p)
+{
+	return p->copy + 8 * (PROF_NATIVE_MAX_FRAMES / 4) + 256;
+}
+
+/* Data pages (a power of two) of the ring of the n-th thread. */
+static size_t ring_pages(const struct prof_perf *p, size_t n)
+{
+	double ns = p->settled ? 2.0 * DRAIN_MAX_NS : FIRST_RING_NS;
+	double bytes = (double)rec_bytes(p) * p->hz * ns / 1e9;
+	size_t pages = 16;	/* a few samples of the whole copy */
+
+	/* Switch-out samples come at the target's pace, not the rate's. */
+	if (p->switches)
+		bytes = (double)RING_PAGES_BIG * (double)p->page;
+
+	if (n >= RING_FIRST)
+		bytes /= 8;
+	else if (n >= RING_BIG)
+		bytes /= 2;
+	while (pages < RING_PAGES_BIG && (double)(pages * p->page) < bytes)
+		pages *= 2;
+	return pages;
+}
+
+/* Maps fd's ring, smaller when locked memory is short
+ * (perf_event_mlock_kb for a user without CAP_IPC_LOCK): the drains come
+ * sooner.  NULL on failure. */
+static void *map_ring(struct prof_perf *p, int fd, size_t *pages)
+{
+	for (;;) {
+		void *base = mmap(NULL, (*pages + 1) * p->page, PROT_READ | PROT_WRITE, MAP_SHARED,
+				  fd, 0);
+
+		if (base != MAP_FAILED)
+			return base;
+		if ((errno != EPERM && errno != ENOMEM) || *pages <= 8)
+			return NULL;
+		*pages /= 2;
+	}
+}
+
 static int open_ring(struct prof_perf *p, pid_t tid, int cpu)
 {
 	long fd;
 	void *base;
-	size_t pages = p->n < RING_BIG ? RING_PAGES_BIG : p->n < RING_FIRST ? RING_PAGES_FIRST :
-		       RING_PAGES_MORE;
-	size_t len;
+	size_t pages = ring_pages(p, p->n);
 
 	if (p->n == p->cap) {
 		size_t nc = p->cap ? 2 * p->cap : 16;
@@ -259,18 +314,9 @@ static int open_ring(struct prof_perf *p, pid_t tid, int cpu)
 	     perf_open(p->switches ? &p->sw_attr : &p->attr, tid);
 	if (fd < 0)
 		return -1;
-	/* Smaller when locked memory is short (perf_event_mlock_kb for a
-	 * user without CAP_IPC_LOCK): the drains come sooner. */
-	for (;;) {
-		len = (pages + 1) * p->page;
-		base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, (int)fd, 0);
-		if (base != MAP_FAILED)
-			break;
-		if ((errno != EPERM && errno != ENOMEM) || pages <= 8) {
-			close((int)fd);
-			return -1;
-		}
-		pages /= 2;
+	if (!(base = map_ring(p, (int)fd, &pages))) {
+		close((int)fd);
+		return -1;
 	}
 	p->r[p->n++] = (struct ring){.tid = cpu >= 0 ? -1 - cpu : tid, .fd = (int)fd, .base = base,
 				     .pages = pages, .seen = 1, .watch_fd = -1, .clock_fd = -1,
@@ -366,6 +412,10 @@ static struct prof_perf *perf_new(pid_t pid, int inherit, double hz, int switche
 	p->page = (size_t)sysconf(_SC_PAGESIZE);
 	p->scanned_ns = p->opened_ns = mono_ns();
 	p->rec = malloc(65536);
+	p->copy = PROF_NATIVE_STACK_MAX;
+	/* Inherited events cannot be opened again for every thread; wall
+	 * mode's engine does not say how deep its unwinds read. */
+	p->settled = inherit || switches;
 	if (!p->rec || choose_event(p, hz > 0 ? hz : 100, err, errlen) != 0 ||
 	    (switches && setup_switches(p, err, errlen) != 0))
 		goto out_free;
@@ -484,7 +534,7 @@ size_t prof_perf_fresh(struct prof_perf *p, pid_t *tids, size_t max)
 int64_t prof_perf_drain_ns(const struct prof_perf *p)
 {
 	size_t pages = RING_PAGES_BIG;
-	double rec = PROF_NATIVE_STACK_MAX + 8 * (PROF_NATIVE_MAX_FRAMES / 4) + 256;
+	double rec = (double)rec_bytes(p);
 	double fill_ns;
 	int64_t d, now = mono_ns();
 	int deep;
@@ -512,7 +562,16 @@ int64_t prof_perf_drain_ns(const struct prof_perf *p)
 		if (f < d)
 			d = f > FIRST_DRAIN_NS ? f : FIRST_DRAIN_NS;
 	}
+	if (deep && d > DRAIN_DEEP_NS)
+		d = DRAIN_DEEP_NS;
 	return d < DRAIN_MAX_NS ? d : DRAIN_MAX_NS;
+}
+
+/* An unwind read depth bytes above SP, in the copy or beyond it. */
+void prof_perf_reach(struct prof_perf *p, size_t depth)
+{
+	if (depth > p->reach)
+		p->reach = depth;
 }
 
 /* The unwinds read about depth bytes of their stack copies. */
@@ -760,6 +819,70 @@ static int drain_ring(struct prof_perf *p, struct ring *r, prof_perf_cb cb, void
 	return n;
 }
 
+/* Moves a thread's ring to a new event of the current attributes and a
+ * ring sized for them: the new event starts as the old one stops, the
+ * old ring is drained (its samples come first), and the thread's
+ * watchpoint writes into the new ring from then on.  Returns the samples
+ * read; the old ring stays when the new one cannot be had. */
+static int reopen_ring(struct prof_perf *p, struct ring *r, prof_perf_cb cb, void *ctx)
+{
+	size_t pages = ring_pages(p, (size_t)(r - p->r));
+	struct ring old = *r;
+	uint64_t id = 0;
+	void *base;
+	long fd;
+	int n;
+
+	p->attr.disabled = 1;
+	fd = perf_open(&p->attr, r->tid);
+	p->attr.disabled = 0;
+	if (fd < 0)
+		return 0;
+	if (!(base = map_ring(p, (int)fd, &pages)) ||
+	    ioctl((int)fd, PERF_EVENT_IOC_ID, &id) != 0) {
+		if (base)
+			munmap(base, (pages + 1) * p->page);
+		close((int)fd);
+		return 0;
+	}
+	ioctl(old.fd, PERF_EVENT_IOC_DISABLE, 0);
+	if (r->watch_fd >= 0 && ioctl(r->watch_fd, PERF_EVENT_IOC_SET_OUTPUT, (int)fd) != 0)
+		close_watch(r);
+	ioctl((int)fd, PERF_EVENT_IOC_ENABLE, 0);
+	n = drain_ring(p, r, cb, ctx);
+	munmap(old.base, (old.pages + 1) * p->page);
+	close(old.fd);
+	r->fd = (int)fd;
+	r->base = base;
+	r->pages = pages;
+	r->id = id;
+	return n;
+}
+
+/* Cuts the copy to the first samples' needs, or gives a cut one its
+ * whole size back when an unwind read beyond it; then every thread's
+ * ring moves to an event carrying that copy. */
+static int resize_copy(struct prof_perf *p, prof_perf_cb cb, void *ctx)
+{
+	size_t copy = COPY_MIN;
+	int n = 0;
+
+	if (p->settled)
+		copy = PROF_NATIVE_STACK_MAX;
+	else
+		while (copy < 2 * p->reach && copy < PROF_NATIVE_STACK_MAX)
+			copy *= 2;
+	p->settled = 1;
+	if (copy == p->copy && p->r[0].pages >= ring_pages(p, 0))
+		return 0;
+	p->copy = copy;
+	p->attr.sample_stack_user = (uint32_t)copy;
+	for (size_t i = 0; i < p->n; i++)
+		if (p->r[i].tid >= 0 && !p->r[i].exited)
+			n += reopen_ring(p, &p->r[i], cb, ctx);
+	return n;
+}
+
 /* Each read drains every ring, opens events for the threads announced
  * since, and lists /proc/PID/task once a second as a safety net. */
 int prof_perf_read(struct prof_perf *p, prof_perf_cb cb, void *ctx)
@@ -782,6 +905,9 @@ int prof_perf_read(struct prof_perf *p, prof_perf_cb cb, void *ctx)
 		p->fill_rate = rate > p->fill_rate ? rate : 0.9 * p->fill_rate + 0.1 * rate;
 		p->read_ns = now;
 	}
+	if (p->n && ((!p->settled && (n || now - p->opened_ns >= FIRST_DRAINS_NS)) ||
+		     (p->copy < PROF_NATIVE_STACK_MAX && p->reach > p->copy)))
+		n += resize_copy(p, cb, ctx);
 	for (size_t i = 0; i < p->nborn; i++)
 		if (!find_ring(p, p->born[i]))
 			open_ring(p, p->born[i], -1);
