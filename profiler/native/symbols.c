@@ -126,29 +126,33 @@ static int has_symtab(Elf *elf)
 	return 0;
 }
 
-/* Digit pass of a symbol's sort key: 0 its binding and whether it has a
- * size (best first), 1-8 the bytes of its address, least significant first. */
-static unsigned sort_digit(const struct symbuf *b, size_t i, int pass)
+/* A symbol's sort key, contiguous so that each pass reads in order. */
+struct skey {
+	uint64_t addr;
+	uint32_t tie;	/* binding and whether it has a size, best first */
+	uint32_t idx;	/* in the table */
+};
+
+static unsigned sort_digit(const struct skey *k, int pass)
 {
-	if (pass == 0)
-		return (unsigned)(3 - b->rank[i]) << 1 | (b->v[i].size == 0);
-	return (unsigned)(b->v[i].addr >> (8 * (pass - 1))) & 0xff;
+	return pass ? (unsigned)(k->addr >> (8 * (pass - 1))) & 0xff : k->tie;
 }
 
-/* Orders idx by address, then the best name first (a global before a weak
- * before a local binding, one with a size before one without), then table
- * order: a stable counting sort per digit, least significant first.  A
- * comparison sort of a debug file's 13,000 names took 1-2 ms at every
- * start; a pass whose digit is the same for all (most high bytes) is
- * skipped.  Returns whichever of idx and tmp holds the result. */
-static size_t *sort_syms(const struct symbuf *b, size_t *idx, size_t *tmp)
+/* Orders keys by address, then the best name first (a global before a
+ * weak before a local binding, one with a size before one without), then
+ * table order: a stable counting sort per digit, least significant
+ * first.  A comparison sort of a debug file's 13,000 names took 1-2 ms at
+ * every start; a pass whose digit is the same for all (most high bytes)
+ * is skipped.  Returns whichever of k and tmp holds the result. */
+static struct skey *sort_syms(struct skey *k, struct skey *tmp, size_t n)
 {
 	for (int pass = 0; pass <= 8; pass++) {
-		size_t count[256] = {0}, at = 0, *t;
+		size_t count[256] = {0}, at = 0;
+		struct skey *t;
 
-		for (size_t k = 0; k < b->n; k++)
-			count[sort_digit(b, idx[k], pass)]++;
-		if (count[sort_digit(b, idx[0], pass)] == b->n)
+		for (size_t i = 0; i < n; i++)
+			count[sort_digit(&k[i], pass)]++;
+		if (count[sort_digit(&k[0], pass)] == n)
 			continue;
 		for (int d = 0; d < 256; d++) {
 			size_t c = count[d];
@@ -156,32 +160,33 @@ static size_t *sort_syms(const struct symbuf *b, size_t *idx, size_t *tmp)
 			count[d] = at;
 			at += c;
 		}
-		for (size_t k = 0; k < b->n; k++)
-			tmp[count[sort_digit(b, idx[k], pass)]++] = idx[k];
-		t = idx;
-		idx = tmp;
+		for (size_t i = 0; i < n; i++)
+			tmp[count[sort_digit(&k[i], pass)]++] = k[i];
+		t = k;
+		k = tmp;
 		tmp = t;
 	}
-	return idx;
+	return k;
 }
 
 /* Sorts by address and keeps the best name for each address. */
 static void finish(struct prof_elf *o, struct symbuf *b)
 {
-	size_t *idx = malloc(2 * b->n * sizeof(*idx) + 1), *sorted;
+	struct skey *keys = malloc(2 * b->n * sizeof(*keys) + 1), *sorted;
 	struct prof_elf_sym *out = malloc(b->n * sizeof(*out) + 1);
 	size_t k = 0;
 
-	if (!idx || !out) {
-		free(idx);
+	if (!keys || !out || b->n > UINT32_MAX) {
+		free(keys);
 		free(out);
 		return;
 	}
 	for (size_t i = 0; i < b->n; i++)
-		idx[i] = i;
-	sorted = sort_syms(b, idx, idx + b->n);
+		keys[i] = (struct skey){b->v[i].addr, (uint32_t)(3 - b->rank[i]) << 1 |
+					(b->v[i].size == 0), (uint32_t)i};
+	sorted = sort_syms(keys, keys + b->n, b->n);
 	for (size_t i = 0; i < b->n; i++) {
-		const struct prof_elf_sym *s = &b->v[sorted[i]];
+		const struct prof_elf_sym *s = &b->v[sorted[i].idx];
 
 		if (k && out[k - 1].addr == s->addr) {
 			if (!out[k - 1].size)
@@ -192,7 +197,7 @@ static void finish(struct prof_elf *o, struct symbuf *b)
 		out[k].name = b->s + (uintptr_t)s->name;
 		k++;
 	}
-	free(idx);
+	free(keys);
 	o->syms = out;
 	o->nsyms = k;
 	o->strs = b->s;
