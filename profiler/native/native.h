@@ -111,6 +111,13 @@ void prof_elf_find_debug(struct prof_elf *o, void *elf);
 size_t prof_elf_resolve(struct prof_elf *o, uint64_t vaddr, const struct prof_elf_frame **frames);
 const struct prof_elf_sym *prof_elf_symbol(const struct prof_elf *o, uint64_t vaddr);
 char *prof_demangle(const char *name);	/* malloc'd, NULL when not mangled */
+/* Sorts n keys by key, then tie (its low 8 bits), then their order in k,
+ * using tmp (n more); returns whichever of k and tmp holds the result. */
+struct prof_sort_key {
+	uint64_t key;
+	uint32_t tie, idx;
+};
+struct prof_sort_key *prof_sort_keys(struct prof_sort_key *k, struct prof_sort_key *tmp, size_t n);
 void prof_elf_cache_free(struct prof_elf *o);
 
 /* lines.c: libdw.  Fills up to max frames (innermost first) for vaddr

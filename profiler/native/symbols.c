@@ -126,29 +126,20 @@ static int has_symtab(Elf *elf)
 	return 0;
 }
 
-/* A symbol's sort key, contiguous so that each pass reads in order. */
-struct skey {
-	uint64_t addr;
-	uint32_t tie;	/* binding and whether it has a size, best first */
-	uint32_t idx;	/* in the table */
-};
-
-static unsigned sort_digit(const struct skey *k, int pass)
+static unsigned sort_digit(const struct prof_sort_key *k, int pass)
 {
-	return pass ? (unsigned)(k->addr >> (8 * (pass - 1))) & 0xff : k->tie;
+	return pass ? (unsigned)(k->key >> (8 * (pass - 1))) & 0xff : k->tie & 0xff;
 }
 
-/* Orders keys by address, then the best name first (a global before a
- * weak before a local binding, one with a size before one without), then
- * table order: a stable counting sort per digit, least significant
- * first.  A comparison sort of a debug file's 13,000 names took 1-2 ms at
- * every start; a pass whose digit is the same for all (most high bytes)
- * is skipped.  Returns whichever of k and tmp holds the result. */
-static struct skey *sort_syms(struct skey *k, struct skey *tmp, size_t n)
+/* A stable counting sort per digit, least significant first: a
+ * comparison sort of a debug file's 13,000 names took 1-2 ms at every
+ * start; a pass whose digit is the same for all (most high bytes) is
+ * skipped.  Returns whichever of k and tmp holds the result. */
+struct prof_sort_key *prof_sort_keys(struct prof_sort_key *k, struct prof_sort_key *tmp, size_t n)
 {
 	for (int pass = 0; pass <= 8; pass++) {
 		size_t count[256] = {0}, at = 0;
-		struct skey *t;
+		struct prof_sort_key *t;
 
 		for (size_t i = 0; i < n; i++)
 			count[sort_digit(&k[i], pass)]++;
@@ -169,10 +160,12 @@ static struct skey *sort_syms(struct skey *k, struct skey *tmp, size_t n)
 	return k;
 }
 
-/* Sorts by address and keeps the best name for each address. */
+/* Sorts by address, then the best name first (a global before a weak
+ * before a local binding, one with a size before one without), then table
+ * order, and keeps the best name for each address. */
 static void finish(struct prof_elf *o, struct symbuf *b)
 {
-	struct skey *keys = malloc(2 * b->n * sizeof(*keys) + 1), *sorted;
+	struct prof_sort_key *keys = malloc(2 * b->n * sizeof(*keys) + 1), *sorted;
 	struct prof_elf_sym *out = malloc(b->n * sizeof(*out) + 1);
 	size_t k = 0;
 
@@ -182,9 +175,9 @@ static void finish(struct prof_elf *o, struct symbuf *b)
 		return;
 	}
 	for (size_t i = 0; i < b->n; i++)
-		keys[i] = (struct skey){b->v[i].addr, (uint32_t)(3 - b->rank[i]) << 1 |
-					(b->v[i].size == 0), (uint32_t)i};
-	sorted = sort_syms(keys, keys + b->n, b->n);
+		keys[i] = (struct prof_sort_key){b->v[i].addr, (uint32_t)(3 - b->rank[i]) << 1 |
+						 (b->v[i].size == 0), (uint32_t)i};
+	sorted = prof_sort_keys(keys, keys + b->n, b->n);
 	for (size_t i = 0; i < b->n; i++) {
 		const struct prof_elf_sym *s = &b->v[sorted[i].idx];
 
