@@ -15,8 +15,9 @@
 #    the whole-run ratio depends on SECONDS, the net one does not.
 # 2. Wall mode.  A program spends known shares of its main thread's time
 #    computing, blocked in read() and asleep (it measures what it really
-#    spent); sonda record --mode wall --idle at 1 kHz; the shares are read
-#    as a user reads them, from sonda report -t TID (total %).
+#    spent); sonda record --mode wall --idle at 1 kHz, on perf events (the
+#    default where permitted) and with SONDA_WALL=ptrace; the shares are
+#    read as a user reads them, from sonda report -t TID (total %).
 # 3. Slowdown.  A fixed amount of work, timed alone, under sonda record
 #    --mode cpu at 100 Hz and under --mode wall at 1 kHz, both on perf
 #    events (the default where permitted) and with SONDA_WALL=ptrace; the
@@ -152,18 +153,23 @@ if want shares; then
 echo
 WSECS=$SECS
 echo "== wall mode shares of the main thread ($WSECS s at 1 kHz, --idle; load $(cut -d' ' -f1 /proc/loadavg))"
-"$SONDA" record --mode wall --idle -r 1000 -q -o wall.db -- ./shares cycle "$WSECS" >truth.txt
-set -- $(grep ^truth truth.txt)	# truth pid PID compute C blocked B asleep S
-tid=$3 tc=$5 tb=$7 ts=$9
-"$SONDA" report wall.db -t "$tid" -f csv -n 1000 >wall.csv
-awk -F, -v tc="$tc" -v tb="$tb" -v ts="$ts" '
-	$1 ~ /^phase_compute/ { c += $7 } $1 ~ /^phase_blocked/ { b += $7 } $1 ~ /^phase_sleep/ { s += $7 }
-	END {
-		printf "truth (measured by the target): compute %.1f%%  blocked %.1f%%  asleep %.1f%%\n", tc, tb, ts
-		printf "sonda report total%%:            compute %.1f%%  blocked %.1f%%  asleep %.1f%%\n", c, b, s
-		ec = c - tc; eb = b - tb; es = s - ts
-		m = ec < 0 ? -ec : ec; if ((eb < 0 ? -eb : eb) > m) m = eb < 0 ? -eb : eb; if ((es < 0 ? -es : es) > m) m = es < 0 ? -es : es
-		printf "wall share errors (points): compute %+.1f, blocked %+.1f, asleep %+.1f; worst %.1f\n", ec, eb, es, m }' wall.csv
+for how in default ptrace; do
+	if [ $how = ptrace ]; then export SONDA_WALL=ptrace; else unset SONDA_WALL; fi
+	"$SONDA" record --mode wall --idle -r 1000 -o wall.db -- ./shares cycle "$WSECS" >truth.txt 2>wall.err
+	unset SONDA_WALL
+	echo "$how: $(sed -n 's/^ *mode: //p' wall.err)"
+	set -- $(grep ^truth truth.txt)	# truth pid PID compute C blocked B asleep S
+	tid=$3 tc=$5 tb=$7 ts=$9
+	"$SONDA" report wall.db -t "$tid" -f csv -n 1000 >wall.csv
+	awk -F, -v tc="$tc" -v tb="$tb" -v ts="$ts" '
+		$1 ~ /^phase_compute/ { c += $7 } $1 ~ /^phase_blocked/ { b += $7 } $1 ~ /^phase_sleep/ { s += $7 }
+		END {
+			printf "  truth (measured by the target): compute %.1f%%  blocked %.1f%%  asleep %.1f%%\n", tc, tb, ts
+			printf "  sonda report total%%:            compute %.1f%%  blocked %.1f%%  asleep %.1f%%\n", c, b, s
+			ec = c - tc; eb = b - tb; es = s - ts
+			m = ec < 0 ? -ec : ec; if ((eb < 0 ? -eb : eb) > m) m = eb < 0 ? -eb : eb; if ((es < 0 ? -es : es) > m) m = es < 0 ? -es : es
+			printf "  wall share errors (points): compute %+.1f, blocked %+.1f, asleep %+.1f; worst %.1f\n", ec, eb, es, m }' wall.csv
+done
 fi
 
 if want slowdown; then
