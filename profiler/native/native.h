@@ -225,9 +225,10 @@ struct prof_perf_sample {
 	uint64_t period;	/* CPU, prof_perf_open_switches: its clock's period in ns of CPU time */
 };
 /* What a record is.  CPU and OFF carry registers and a stack; the others
- * only tid and time (DRAINED: the time the ring was read up to). */
+ * only tid and time (DRAINED: the time the ring was read up to; LOST:
+ * records of tid's ring were lost here, no time). */
 enum { PROF_PERF_CPU, PROF_PERF_OFF, PROF_PERF_SWITCH_OUT, PROF_PERF_SWITCH_IN, PROF_PERF_EXIT,
-       PROF_PERF_DRAINED };
+       PROF_PERF_DRAINED, PROF_PERF_LOST };
 typedef void (*prof_perf_cb)(void *ctx, const struct prof_perf_sample *s);
 struct prof_perf;
 struct prof_perf *prof_perf_open(pid_t pid, int inherit, double hz, char *err, size_t errlen);

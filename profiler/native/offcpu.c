@@ -316,6 +316,15 @@ static void on_record(void *ctx, const struct prof_perf_sample *s)
 	case PROF_PERF_EXIT:
 		forget(f, s->tid);
 		break;
+	case PROF_PERF_LOST:
+		/* Its switch back in may be among them: the interval's end is
+		 * unknown, and it is not counted (rather than counted on while
+		 * the thread runs). */
+		if ((t = find(f, s->tid, 0)) && t->out) {
+			t->out = 0;
+			t->ring = NULL;
+		}
+		break;
 	}
 }
 

@@ -777,6 +777,8 @@ static int drain_ring(struct prof_perf *p, struct ring *r, prof_perf_cb cb, void
 				memcpy(lost, rec + sizeof(h), 16);
 				p->lost += lost[1];
 			}
+			if (p->switches)
+				switch_record(p, PROF_PERF_LOST, r->tid, 0, 0, cb, ctx);
 		} else if (h.type == PERF_RECORD_SAMPLE && h.size >= sizeof(h) + 8) {
 			uint64_t id;
 
