@@ -19,7 +19,8 @@
 #    default where permitted) and with SONDA_WALL=ptrace; the shares are
 #    read as a user reads them, from sonda report -t TID (total %).
 # 3. Slowdown.  A fixed amount of work, timed alone, under sonda record
-#    --mode cpu at 100 Hz and under --mode wall at 1 kHz, both on perf
+#    --mode cpu at 100 Hz (and 1 kHz, for reference) and under --mode
+#    wall at 1 kHz, both on perf
 #    events (the default where permitted) and with SONDA_WALL=ptrace; the
 #    ratio of the medians of ROUNDS runs each (default 5, interleaved), of
 #    wall time and of the target's own CPU time.
@@ -175,18 +176,21 @@ fi
 if want slowdown; then
 echo
 echo "== slowdown of a fixed work ($WORK rounds, median of $ROUNDS runs each, interleaved; load $(cut -d' ' -f1 /proc/loadavg))"
-: >alone.txt; : >cpu.txt; : >wall.txt; : >wallp.txt
+: >alone.txt; : >cpu.txt; : >cpuk.txt; : >wall.txt; : >wallp.txt
 for r in $(seq 1 "$ROUNDS"); do
 	./shares work "$WORK" >>alone.txt
 	"$SONDA" record --mode cpu -r 100 -q -o c.db -- ./shares work "$WORK" | tail -n 1 >>cpu.txt
+	"$SONDA" record --mode cpu -r 1000 -q -o c.db -- ./shares work "$WORK" | tail -n 1 >>cpuk.txt
 	"$SONDA" record --mode wall -r 1000 -o w.db -- ./shares work "$WORK" 2>w.err | tail -n 1 >>wall.txt
 	SONDA_WALL=ptrace "$SONDA" record --mode wall -r 1000 -q -o w.db -- ./shares work "$WORK" | tail -n 1 >>wallp.txt
 done
 echo "wall mode by default: $(sed -n 's/^ *mode: //p' w.err)"
 awk -v aw="$(med alone.txt 1)" -v ac="$(med alone.txt 2)" -v cw="$(med cpu.txt 1)" -v cc="$(med cpu.txt 2)" \
-    -v ww="$(med wall.txt 1)" -v wc="$(med wall.txt 2)" -v pw="$(med wallp.txt 1)" -v pc="$(med wallp.txt 2)" 'BEGIN {
+    -v ww="$(med wall.txt 1)" -v wc="$(med wall.txt 2)" -v pw="$(med wallp.txt 1)" -v pc="$(med wallp.txt 2)" \
+    -v kw="$(med cpuk.txt 1)" -v kc="$(med cpuk.txt 2)" 'BEGIN {
 	printf "alone: %.3f s wall, %.3f s CPU\n", aw, ac
 	printf "slowdown cpu mode @100 Hz: wall %+.1f%%, target CPU %+.1f%%\n", 100 * (cw / aw - 1), 100 * (cc / ac - 1)
+	printf "slowdown cpu mode @1 kHz (for reference): wall %+.1f%%, target CPU %+.1f%%\n", 100 * (kw / aw - 1), 100 * (kc / ac - 1)
 	printf "slowdown wall mode @1 kHz (default): wall %+.1f%%, target CPU %+.1f%%\n", 100 * (ww / aw - 1), 100 * (wc / ac - 1)
 	printf "slowdown wall mode @1 kHz (SONDA_WALL=ptrace): wall %+.1f%%, target CPU %+.1f%%\n", 100 * (pw / aw - 1), 100 * (pc / ac - 1) }'
 fi
