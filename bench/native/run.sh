@@ -25,10 +25,11 @@
 #    ratio of the medians of ROUNDS runs each (default 5, interleaved), of
 #    wall time and of the target's own CPU time.
 # 3b. Switches.  The cost of wall mode's per-switch work: two threads pass
-#    a byte back and forth over pipes PASSES times (default 100000, each
+#    a byte back and forth over pipes PASSES times (default 300000, each
 #    pass a switch out and in of both), pinned to one CPU (sonda keeps off
-#    it) and not pinned, alone and under wall mode at 1 kHz (--idle) both
-#    ways; medians of SROUNDS runs (default 3).
+#    it) and not pinned, and PASSES/15 times with some work between passes
+#    (paced: tens of thousands of switches a second), alone and under wall
+#    mode at 1 kHz (--idle) both ways; medians of SROUNDS runs (default 3).
 # 4. Floor.  What one ptrace stop and resume costs a computing target at
 #    HZ with nothing else done, from its own CPU and from another
 #    (bench/native/roundtrip.c, FLOOR_ROUNDS runs each, default 3): the
@@ -43,7 +44,7 @@ ROUNDS=${ROUNDS:-5}
 FLOOR_ROUNDS=${FLOOR_ROUNDS:-3}
 ONLY=${ONLY:-}
 WORK=${WORK:-300}
-PASSES=${PASSES:-100000}
+PASSES=${PASSES:-300000}
 SROUNDS=${SROUNDS:-3}
 HERE=$(cd "$(dirname "$0")" && pwd)
 SRC=$HERE/../../tests/fixtures/native/target.c
@@ -198,15 +199,18 @@ fi
 if want switches; then
 echo
 echo "== switches: a byte passed back and forth $PASSES times between two threads (wall mode @1 kHz --idle, median of $SROUNDS; load $(cut -d' ' -f1 /proc/loadavg))"
-for pin in pinned free; do
-	if [ $pin = pinned ]; then run="taskset -c $(($(nproc) - 1))"; else run=; fi
+for pin in pinned free paced; do
+	run= n=$PASSES spin=0
+	[ $pin = pinned ] && run="taskset -c $(($(nproc) - 1))"
+	# Work between passes: tens of thousands of switches a second.
+	[ $pin = paced ] && n=$((PASSES / 15)) spin=20000
 	: >a.txt; : >w.txt; : >p.txt
 	for r in $(seq 1 "$SROUNDS"); do
-		$run ./shares pingpong "$PASSES" >>a.txt
-		"$SONDA" record --mode wall --idle -r 1000 -q -o s.db -- $run ./shares pingpong "$PASSES" | tail -n 1 >>w.txt
-		SONDA_WALL=ptrace "$SONDA" record --mode wall --idle -r 1000 -q -o s.db -- $run ./shares pingpong "$PASSES" | tail -n 1 >>p.txt
+		$run ./shares pingpong "$n" $spin >>a.txt
+		"$SONDA" record --mode wall --idle -r 1000 -q -o s.db -- $run ./shares pingpong "$n" $spin | tail -n 1 >>w.txt
+		SONDA_WALL=ptrace "$SONDA" record --mode wall --idle -r 1000 -q -o s.db -- $run ./shares pingpong "$n" $spin | tail -n 1 >>p.txt
 	done
-	awk -v pin=$pin -v n="$PASSES" -v a="$(med a.txt 1)" -v w="$(med w.txt 1)" -v p="$(med p.txt 1)" 'BEGIN {
+	awk -v pin=$pin -v n="$n" -v a="$(med a.txt 1)" -v w="$(med w.txt 1)" -v p="$(med p.txt 1)" 'BEGIN {
 		printf "%-6s alone %.3f s (%.0f switches/s per thread); perf events %.3f s (x%.2f, %.1f us more per switch); ptrace %.3f s (x%.2f)\n",
 			pin, a, n / a, w, w / a, 1e6 * (w - a) / (2 * n), p, p / a }'
 done
