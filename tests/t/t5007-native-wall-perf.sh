@@ -105,4 +105,17 @@ test_expect_success 'threads that switch very often: counted for their time, in 
 	done
 '
 
+# Kernel-side events need kernel.perf_event_paranoid <= 1 (or root):
+# an ordinary user gets the ptrace path, told why.
+if [ "$(id -u)" = 0 ] && command -v runuser >/dev/null 2>&1 && id nobody >/dev/null 2>&1 &&
+   [ "$(cat /proc/sys/kernel/perf_event_paranoid)" -ge 2 ]; then
+	test_expect_success 'an unprivileged user falls back to ptrace and the summary says why' '
+		chmod o+rx "$TRASH" && chmod o+w "$TRASH" &&
+		runuser -u nobody -- "$SONDA" record --mode wall -d 0.3 -o nobody.db -- ./target chain 2>s &&
+		test_grep "mode: wall clock via ptrace (context-switch events not permitted: .*perf_event_paranoid = [0-9]*)" s
+	'
+else
+	test_skip 'an unprivileged user falls back to ptrace and the summary says why' 'not root, no runuser or nobody, or kernel.perf_event_paranoid below 2'
+fi
+
 test_done
