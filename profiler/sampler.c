@@ -595,7 +595,8 @@ static void run_loop(struct prof_sampler *s)
 	while (!atomic_load(&s->stop)) {
 		int64_t now, due = next + prof_tick_jitter(&seed, period == rate_period ? period : 0);
 
-		sleep_until(s, due);
+		/* Never past the end: the last read comes at the end. */
+		sleep_until(s, end && due > end ? end : due);
 		if (atomic_load(&s->stop))
 			break;
 		now = mono_ns();
@@ -643,6 +644,21 @@ static void run_loop(struct prof_sampler *s)
 			scan_children(s, now);
 		}
 	}
+	/* An engine on its own clock holds what it sampled since its last
+	 * read (up to a drain period, 400 ms), a target that just exited
+	 * too: read once more, so that a recording keeps its last samples. */
+	pthread_mutex_lock(&s->lock);
+	for (size_t i = 0; i < s->ntargets; i++) {
+		struct prof_target *t = &s->targets[i];
+		int exited = t->exited;
+
+		if (!t->be || !t->be->drain_ns || !t->e)
+			continue;
+		t->exited = 0;
+		sample_target(s, t, mono_ns(), tick);
+		t->exited |= exited;
+	}
+	pthread_mutex_unlock(&s->lock);
 	if (stat_fd >= 0)
 		close(stat_fd);
 	if (pidfd >= 0)
