@@ -34,9 +34,10 @@
  * DRAIN_MAX_NS: each drain is a wake-up and a reload of cold caches, some
  * 50 us, so they are few; every DRAIN_DEEP_NS while stacks deeper than
  * their copy are seen (a sample taken before its outer frames are watched
- * ends in a marker, and watchpoints are put in place at drains).  In the first second, and while a watchpoint
- * reports a deep stack changing, every DRAIN_CHURN_NS: a sample whose
- * outer frames changed before its drain ends in a marker (unwind.c). */
+ * ends in a marker, and watchpoints are put in place at drains).  In the
+ * first second, and while a watchpoint reports a deep stack changing,
+ * every DRAIN_CHURN_NS: a sample whose outer frames changed before its
+ * drain ends in a marker (unwind.c). */
 #define RING_PAGES_BIG 2048
 #define RING_BIG 2
 #define RING_FIRST 16
@@ -547,10 +548,10 @@ int64_t prof_perf_drain_ns(const struct prof_perf *p)
 	/* The first drains come soon after the start, until one has samples:
 	 * a deep stack's outer frames are only known right for samples taken
 	 * once a watchpoint guards them, and it is put in place at a drain.
-	 * Only deep stacks (their unwinds ask about watchpoints) keep the
-	 * quick drains: each is a wake-up, some 50 us. */
+	 * Only deep stacks (their unwinds ask about watchpoints) get the
+	 * quicker drains of the first second: each is a wake-up, some 50 us. */
 	deep = p->deep_ns && now - p->deep_ns < 1000000000;
-	if (now - p->opened_ns < FIRST_DRAINS_NS && (!p->read || deep))
+	if (now - p->opened_ns < FIRST_DRAINS_NS && !p->read)
 		return FIRST_DRAIN_NS;
 	if (deep && ((p->watch_hit_ns && now - p->watch_hit_ns < 1000000000) ||
 		     now - p->opened_ns < 1000000000) && d > DRAIN_CHURN_NS)
