@@ -55,6 +55,7 @@ struct prof_sampler {
 
 	struct prof_launch launch;
 	int launched;
+	char described[200];	/* the main target's engine, at attach */
 
 	struct prof_target *targets;	/* [0] is the main target */
 	size_t ntargets, cap;
@@ -226,6 +227,7 @@ static int setup(struct prof_sampler *s, char *err, size_t errlen)
 			 t->pause ? "paused for each read (--blocking)" : "read without pausing");
 	}
 	s->st.session = t->session;
+	snprintf(s->described, sizeof(s->described), "%s", t->be->describe(t->e));
 	return 0;
 }
 
@@ -521,6 +523,12 @@ static void finish_main(struct prof_sampler *s)
 	if (s->launched && t->pause && prof_pause_exit_status(t->pause) != -1)
 		s->launch.status = prof_pause_exit_status(t->pause);
 	s->st.target_exited = t->exited;
+	/* An engine may change its way while recording (wall mode hands a
+	 * target that switches very often over to ptrace): the summary says
+	 * what it ended with. */
+	if (t->e && strcmp(t->be->describe(t->e), s->described))
+		snprintf(s->st.mode_reason, sizeof(s->st.mode_reason), "%s",
+			 t->be->describe(t->e));
 	if (s->launched && s->launch.status != -1)
 		s->st.exit_status = prof_launch_exit_code(s->launch.status);
 }

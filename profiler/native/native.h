@@ -365,6 +365,7 @@ int64_t prof_offcpu_drain_ns(struct prof_offcpu *f);
 uint64_t prof_offcpu_taken(struct prof_offcpu *f);
 uint64_t prof_offcpu_lost(struct prof_offcpu *f);
 int prof_offcpu_exit_status(const struct prof_offcpu *f);
+double prof_offcpu_switch_hz(const struct prof_offcpu *f, size_t *threads);
 void prof_offcpu_detach(struct prof_offcpu *f);
 
 /* wall.c: prof_pause_new, checked once for permission; a long stop

@@ -97,6 +97,9 @@ struct prof_offcpu {
 	struct off_thread *last;	/* a ring is one thread's: its records look it up once */
 	int exit_status;
 	uint64_t pokes, intervals, emitted, slowed;
+	uint64_t switches;	/* the process's, since window_ns */
+	int64_t window_ns;
+	double switch_hz;	/* over the last whole window */
 	char desc[96];
 };
 
@@ -280,6 +283,7 @@ static void on_record(void *ctx, const struct prof_perf_sample *s)
 		if (!(t = find(f, s->tid, 1)))
 			break;
 		t->switches++;
+		f->switches++;
 		t->out = t->kept = 1;
 		t->preempt = t->told = 0;
 		t->since = t->t_out = (int64_t)s->time;
@@ -445,7 +449,7 @@ struct prof_offcpu *prof_offcpu_attach(pid_t pid, const struct prof_options *o, 
 	if (f->period < 1000)
 		f->period = 1000;
 	f->exit_status = -1;
-	f->start_ns = mono_ns();
+	f->start_ns = f->window_ns = mono_ns();
 	f->seed = (uint64_t)f->start_ns | 1;
 	if (prof_nat_init(&f->nat, pid, err, errlen) != 0) {
 		free(f);
@@ -475,6 +479,7 @@ const char *prof_offcpu_describe(const struct prof_offcpu *f)
 int prof_offcpu_sample(struct prof_offcpu *f, prof_emit_fn emit, void *ctx, char *err,
 		       size_t errlen)
 {
+	int64_t now;
 	int n;
 
 	f->emit = emit;
@@ -485,8 +490,22 @@ int prof_offcpu_sample(struct prof_offcpu *f, prof_emit_fn emit, void *ctx, char
 		return -ESRCH;
 	}
 	poke_fresh(f);
-	pace(f, mono_ns());
+	now = mono_ns();
+	pace(f, now);
+	if (now - f->window_ns >= WINDOW_NS) {
+		f->switch_hz = (double)f->switches * 1e9 / (double)(now - f->window_ns);
+		f->switches = 0;
+		f->window_ns = now;
+	}
 	return 0;
+}
+
+/* The context switches of the whole process a second, over the last
+ * tenth of a second, and its threads now. */
+double prof_offcpu_switch_hz(const struct prof_offcpu *f, size_t *threads)
+{
+	*threads = f->n;
+	return f->switch_hz;
 }
 
 int64_t prof_offcpu_drain_ns(struct prof_offcpu *f)

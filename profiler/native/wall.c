@@ -18,10 +18,21 @@ struct prof_engine {
 	struct prof_ticker *ticker;
 	struct prof_grab batch[2];
 	struct prof_grab *spare;
-	/* Recording with perf events instead: none of the above is used. */
+	/* Recording with perf events instead: none of the above is used,
+	 * until a target switching too often is handed over to ptrace. */
 	struct prof_offcpu *off;
+	struct prof_options opt;
+	uint64_t taken0, lost0;	/* counted by perf events before the handover */
+	int stay;		/* SONDA_WALL=perf: never handed over */
 	char desc[200];
 };
+
+/* Past this many context switches a second for each thread and tick, the
+ * kernel's work at each switch under perf events (4-10 us of the target's
+ * time on the 2-vCPU machines measured, bench/native/run.sh ONLY=switches)
+ * costs the target more than stopping each thread at each tick with
+ * ptrace (70-110 us). */
+#define PTRACE_CHEAPER 10
 
 static void emit_grab(struct prof_engine *e, const struct prof_grab_thread *t,
 		      prof_emit_fn emit, void *ctx)
@@ -52,46 +63,6 @@ static int wall_drain(struct prof_engine *e, prof_emit_fn emit, void *ctx, char 
 		snprintf(err, errlen, "%s", news.last_error);
 		return -1;
 	}
-	return 0;
-}
-
-static int wall_sample(struct prof_engine *e, prof_emit_fn emit, void *ctx, char *err,
-		       size_t errlen)
-{
-	int rc;
-
-	if (e->off)
-		return prof_offcpu_sample(e->off, emit, ctx, err, errlen);
-	if (e->ticker)
-		return wall_drain(e, emit, ctx, err, errlen);
-	rc = prof_pause_stop(e->pause, err, errlen);
-
-	if (rc == -ESRCH)
-		return -ESRCH;
-	if (rc < 0) {
-		prof_pause_resume(e->pause);
-		/* A process that just exited is a zombie until reaped: its
-		 * threads refuse ptrace, which is its end, not an error. */
-		if (!prof_nat_alive(e->nat.pid))
-			return -ESRCH;
-		/* Every thread slow to stop: they are read at the next tick. */
-		return prof_pause_late(e->pause) ? 0 : -1;
-	}
-	prof_grab_take(&e->grab, e->pause, e->nat.pid, e->idle);
-	prof_pause_resume(e->pause);
-	for (size_t i = 0; i < e->grab.n; i++) {
-		const struct prof_grab_thread *t = &e->grab.t[i];
-
-		/* A thread that could not stop within the tick (waiting for a
-		 * CPU on a loaded machine, so still where it was preempted) is
-		 * read when it stops, at a later tick: its sample stands for
-		 * the ticks it missed too, or computing threads would lose
-		 * exactly the ticks they spent waiting to run. */
-		emit_grab(e, t, emit, ctx);
-		prof_grab_note(&e->grab, t->tid, prof_unwind_depth(e->nat.unw));
-	}
-	if (e->grab.nwant > 4096)
-		e->grab.nwant = 0;	/* many threads came and went: start over */
 	return 0;
 }
 
@@ -136,6 +107,38 @@ static struct prof_offcpu *try_perf(pid_t pid, const struct prof_options *o, cha
 	return f;
 }
 
+/* The ptrace way: the pause helper checks permission, then the stopping
+ * thread takes over when recording at a rate. */
+static int start_ptrace(struct prof_engine *e, pid_t pid, const struct prof_options *o,
+			char *err, size_t errlen)
+{
+	e->idle = o ? o->idle : 1;
+	if (prof_nat_init(&e->nat, pid, err, errlen) != 0)
+		return -1;
+	e->pause = prof_nat_pause_new(pid, o, err, errlen);
+	if (!e->pause) {
+		prof_nat_fini(&e->nat);
+		return -1;
+	}
+	if (o && o->rate_hz > 0) {
+		/* Permission checked: from now on the stopping thread pauses
+		 * (ptrace ties each tracee to the thread that seized it). */
+		prof_pause_free(e->pause);
+		e->pause = NULL;
+		e->spare = &e->batch[1];
+		e->ticker = prof_ticker_start(pid, o->rate_hz, e->idle, &e->batch[0], err, errlen);
+		if (!e->ticker) {
+			prof_nat_fini(&e->nat);
+			return -1;
+		}
+	} else {
+		/* Without --idle a sleeping thread would be dropped anyway:
+		 * leave it asleep rather than wake it to read it. */
+		prof_pause_skip_sleepers(e->pause, !e->idle);
+	}
+	return 0;
+}
+
 static int wall_attach(struct prof_engine **ep, pid_t pid, const struct prof_options *o,
 		       char *err, size_t errlen)
 {
@@ -149,6 +152,9 @@ static int wall_attach(struct prof_engine **ep, pid_t pid, const struct prof_opt
 	if (o && o->rate_hz > 0) {
 		e->off = try_perf(pid, o, why, sizeof(why));
 		if (e->off) {
+			e->opt = *o;
+			e->opt.pid = pid;
+			e->stay = getenv("SONDA_WALL") && !strcmp(getenv("SONDA_WALL"), "perf");
 			*ep = e;
 			return 0;
 		}
@@ -156,35 +162,84 @@ static int wall_attach(struct prof_engine **ep, pid_t pid, const struct prof_opt
 	} else {
 		snprintf(e->desc, sizeof(e->desc), "wall clock via ptrace");
 	}
-	e->idle = o ? o->idle : 1;
-	if (prof_nat_init(&e->nat, pid, err, errlen) != 0) {
+	if (start_ptrace(e, pid, o, err, errlen) < 0) {
 		free(e);
 		return -1;
-	}
-	e->pause = prof_nat_pause_new(pid, o, err, errlen);
-	if (!e->pause) {
-		prof_nat_fini(&e->nat);
-		free(e);
-		return -1;
-	}
-	if (o && o->rate_hz > 0) {
-		/* Permission checked: from now on the stopping thread pauses
-		 * (ptrace ties each tracee to the thread that seized it). */
-		prof_pause_free(e->pause);
-		e->pause = NULL;
-		e->spare = &e->batch[1];
-		e->ticker = prof_ticker_start(pid, o->rate_hz, e->idle, &e->batch[0], err, errlen);
-		if (!e->ticker) {
-			prof_nat_fini(&e->nat);
-			free(e);
-			return -1;
-		}
-	} else {
-		/* Without --idle a sleeping thread would be dropped anyway:
-		 * leave it asleep rather than wake it to read it. */
-		prof_pause_skip_sleepers(e->pause, !e->idle);
 	}
 	*ep = e;
+	return 0;
+}
+
+/* A target switching so often that perf events cost it more than ptrace
+ * would: the recording goes on with ptrace, and the summary says when.
+ * Where ptrace is refused, it stays on perf events. */
+static void hand_over(struct prof_engine *e, double hz)
+{
+	char err[160];
+
+	if (start_ptrace(e, e->opt.pid, &e->opt, err, sizeof(err)) < 0) {
+		e->stay = 1;
+		return;
+	}
+	e->taken0 = prof_offcpu_taken(e->off);
+	e->lost0 = prof_offcpu_lost(e->off);
+	prof_offcpu_detach(e->off);
+	e->off = NULL;
+	snprintf(e->desc, sizeof(e->desc),
+		 "wall clock via perf_event_open, then via ptrace from %.1f s (%.0f context "
+		 "switches a second cost the target more with perf events)",
+		 (double)e->taken0 / e->opt.rate_hz, hz);
+}
+
+static int perf_sample(struct prof_engine *e, prof_emit_fn emit, void *ctx, char *err,
+		       size_t errlen)
+{
+	int rc = prof_offcpu_sample(e->off, emit, ctx, err, errlen);
+	size_t threads;
+	double hz = prof_offcpu_switch_hz(e->off, &threads);
+
+	if (rc == 0 && !e->stay && hz > PTRACE_CHEAPER * (double)threads * e->opt.rate_hz)
+		hand_over(e, hz);
+	return rc;
+}
+
+static int wall_sample(struct prof_engine *e, prof_emit_fn emit, void *ctx, char *err,
+		       size_t errlen)
+{
+	int rc;
+
+	if (e->off)
+		return perf_sample(e, emit, ctx, err, errlen);
+	if (e->ticker)
+		return wall_drain(e, emit, ctx, err, errlen);
+	rc = prof_pause_stop(e->pause, err, errlen);
+
+	if (rc == -ESRCH)
+		return -ESRCH;
+	if (rc < 0) {
+		prof_pause_resume(e->pause);
+		/* A process that just exited is a zombie until reaped: its
+		 * threads refuse ptrace, which is its end, not an error. */
+		if (!prof_nat_alive(e->nat.pid))
+			return -ESRCH;
+		/* Every thread slow to stop: they are read at the next tick. */
+		return prof_pause_late(e->pause) ? 0 : -1;
+	}
+	prof_grab_take(&e->grab, e->pause, e->nat.pid, e->idle);
+	prof_pause_resume(e->pause);
+	for (size_t i = 0; i < e->grab.n; i++) {
+		const struct prof_grab_thread *t = &e->grab.t[i];
+
+		/* A thread that could not stop within the tick (waiting for a
+		 * CPU on a loaded machine, so still where it was preempted) is
+		 * read when it stops, at a later tick: its sample stands for
+		 * the ticks it missed too, or computing threads would lose
+		 * exactly the ticks they spent waiting to run. */
+		emit_grab(e, t, emit, ctx);
+		prof_grab_note(&e->grab, t->tid, prof_unwind_depth(e->nat.unw));
+	}
+	if (e->grab.nwant > 4096)
+		e->grab.nwant = 0;	/* many threads came and went: start over */
 	return 0;
 }
 
@@ -239,14 +294,14 @@ static uint64_t wall_taken(struct prof_engine *e)
 {
 	if (e->off)
 		return prof_offcpu_taken(e->off);
-	return ticker_stats(e).taken;
+	return e->taken0 + ticker_stats(e).taken;
 }
 
 static uint64_t wall_lost(struct prof_engine *e)
 {
 	if (e->off)
 		return prof_offcpu_lost(e->off);
-	return ticker_stats(e).lost;
+	return e->lost0 + ticker_stats(e).lost;
 }
 
 const struct prof_backend prof_backend_wall = {
