@@ -29,7 +29,8 @@
 #    pass a switch out and in of both), pinned to one CPU (sonda keeps off
 #    it) and not pinned, and PASSES/15 times with some work between passes
 #    (paced: tens of thousands of switches a second), alone and under wall
-#    mode at 1 kHz (--idle) both ways; medians of SROUNDS runs (default 3).
+#    mode at 1 kHz (--idle): by default, with SONDA_WALL=perf and with
+#    SONDA_WALL=ptrace; medians of SROUNDS runs (default 3).
 # 4. Floor.  What one ptrace stop and resume costs a computing target at
 #    HZ with nothing else done, from its own CPU and from another
 #    (bench/native/roundtrip.c, FLOOR_ROUNDS runs each, default 3): the
@@ -204,15 +205,16 @@ for pin in pinned free paced; do
 	[ $pin = pinned ] && run="taskset -c $(($(nproc) - 1))"
 	# Work between passes: tens of thousands of switches a second.
 	[ $pin = paced ] && n=$((PASSES / 15)) spin=20000
-	: >a.txt; : >w.txt; : >p.txt
+	: >a.txt; : >w.txt; : >f.txt; : >p.txt
 	for r in $(seq 1 "$SROUNDS"); do
 		$run ./shares pingpong "$n" $spin >>a.txt
 		"$SONDA" record --mode wall --idle -r 1000 -q -o s.db -- $run ./shares pingpong "$n" $spin | tail -n 1 >>w.txt
+		SONDA_WALL=perf "$SONDA" record --mode wall --idle -r 1000 -q -o s.db -- $run ./shares pingpong "$n" $spin | tail -n 1 >>f.txt
 		SONDA_WALL=ptrace "$SONDA" record --mode wall --idle -r 1000 -q -o s.db -- $run ./shares pingpong "$n" $spin | tail -n 1 >>p.txt
 	done
-	awk -v pin=$pin -v n="$n" -v a="$(med a.txt 1)" -v w="$(med w.txt 1)" -v p="$(med p.txt 1)" 'BEGIN {
-		printf "%-6s alone %.3f s (%.0f switches/s per thread); perf events %.3f s (x%.2f, %.1f us more per switch); ptrace %.3f s (x%.2f)\n",
-			pin, a, n / a, w, w / a, 1e6 * (w - a) / (2 * n), p, p / a }'
+	awk -v pin=$pin -v n="$n" -v a="$(med a.txt 1)" -v w="$(med w.txt 1)" -v f="$(med f.txt 1)" -v p="$(med p.txt 1)" 'BEGIN {
+		printf "%-6s alone %.3f s (%.0f switches/s per thread); default %.3f s (x%.2f); SONDA_WALL=perf %.3f s (x%.2f, %.1f us more per switch); SONDA_WALL=ptrace %.3f s (x%.2f)\n",
+			pin, a, n / a, w, w / a, f, f / a, 1e6 * (f - a) / (2 * n), p, p / a }'
 done
 fi
 
