@@ -57,6 +57,7 @@ void prof_tids_free(struct prof_tids *t);
 int prof_tids_push(struct prof_tids *t, pid_t tid);
 /* The thread's name from /proc/PID/task/TID/comm into buf ("" when gone). */
 void prof_thread_name(pid_t pid, pid_t tid, char *buf, size_t len);
+const char *prof_thread_stat(pid_t pid, pid_t tid, char *buf, size_t len);
 
 /* ptrace.c: pausing every thread of a process for a consistent read.
  *

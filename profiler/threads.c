@@ -73,6 +73,30 @@ void prof_tids_free(struct prof_tids *t)
 	t->n = t->cap = 0;
 }
 
+/* The fields of /proc/PID/task/TID/stat after the name (" S ppid ..."),
+ * read into buf, or NULL.  The name may hold spaces and parentheses:
+ * the last ')' ends it. */
+const char *prof_thread_stat(pid_t pid, pid_t tid, char *buf, size_t len)
+{
+	char path[64], *p;
+	ssize_t n;
+	int fd;
+
+	if (len < 2)
+		return NULL;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return NULL;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n <= 0)
+		return NULL;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' ? p + 1 : NULL;
+}
+
 void prof_thread_name(pid_t pid, pid_t tid, char *buf, size_t len)
 {
 	char path[64];

@@ -16,26 +16,6 @@ struct prof_engine {
 	char desc[96];
 };
 
-static uint64_t watch_arm(void *ctx, pid_t tid, uint64_t addr)
-{
-	return prof_perf_watch(ctx, tid, addr);
-}
-
-static uint64_t watch_armed(void *ctx, pid_t tid)
-{
-	return prof_perf_watch_id(ctx, tid);
-}
-
-static int64_t watch_count(void *ctx, pid_t tid)
-{
-	return prof_perf_watch_count(ctx, tid);
-}
-
-static int watch_state(void *ctx, pid_t tid, uint64_t addr, int64_t when)
-{
-	return prof_perf_watch_state(ctx, tid, addr, when);
-}
-
 static int cpu_attach(struct prof_engine **ep, pid_t pid, const struct prof_options *o, char *err,
 		      size_t errlen)
 {
@@ -59,12 +39,7 @@ static int cpu_attach(struct prof_engine **ep, pid_t pid, const struct prof_opti
 		return -1;
 	}
 	snprintf(e->desc, sizeof(e->desc), "%s via perf_event_open", prof_perf_event(e->perf));
-	/* Deep stacks: callers beyond the stack copy are kept while a
-	 * watchpoint says they stand (SONDA_OUTER=live: read every time). */
-	if (!getenv("SONDA_OUTER") || strcmp(getenv("SONDA_OUTER"), "live"))
-		prof_unwind_watch(e->nat.unw, &(struct prof_watch_ops){watch_arm, watch_armed,
-									watch_count, watch_state,
-									e->perf});
+	prof_perf_watch_outer(e->perf, e->nat.unw);
 	/* Kernel names are loaded at the first kernel frame (listing
 	 * /proc/kallsyms costs tens of ms; a program that stays in user
 	 * space never needs it).  The rings hold far more than that. */

@@ -254,6 +254,7 @@ uint64_t prof_perf_watch_id(struct prof_perf *p, pid_t tid);
 int64_t prof_perf_watch_count(struct prof_perf *p, pid_t tid);
 enum { PROF_WATCH_NONE, PROF_WATCH_CLEAN, PROF_WATCH_WRITTEN, PROF_WATCH_LATER, PROF_WATCH_SPENT };
 int prof_perf_watch_state(struct prof_perf *p, pid_t tid, uint64_t addr, int64_t when);
+void prof_perf_watch_outer(struct prof_perf *p, struct prof_unwinder *u);
 void prof_perf_close(struct prof_perf *p);
 
 /* kallsyms.c: the kernel function at addr, NULL when unknown. */

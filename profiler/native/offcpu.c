@@ -360,21 +360,10 @@ static void pace(struct prof_offcpu *f, int64_t now)
 /* 1 when the thread sleeps interruptibly (S): it will not switch until woken. */
 static int asleep(pid_t pid, pid_t tid)
 {
-	char path[64], buf[512], *p;
-	ssize_t n;
-	int fd;
+	char buf[512];
+	const char *p = prof_thread_stat(pid, tid, buf, sizeof(buf));
 
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	p = strrchr(buf, ')');
-	return p && p[1] == ' ' && p[2] == 'S';
+	return p && p[1] == 'S';
 }
 
 /* Interrupts each thread once (and lets it go): it wakes, stops, goes
@@ -414,26 +403,6 @@ static void poke_fresh(struct prof_offcpu *f)
 	}
 }
 
-static uint64_t watch_arm(void *ctx, pid_t tid, uint64_t addr)
-{
-	return prof_perf_watch(ctx, tid, addr);
-}
-
-static uint64_t watch_armed(void *ctx, pid_t tid)
-{
-	return prof_perf_watch_id(ctx, tid);
-}
-
-static int64_t watch_count(void *ctx, pid_t tid)
-{
-	return prof_perf_watch_count(ctx, tid);
-}
-
-static int watch_state(void *ctx, pid_t tid, uint64_t addr, int64_t when)
-{
-	return prof_perf_watch_state(ctx, tid, addr, when);
-}
-
 struct prof_offcpu *prof_offcpu_attach(pid_t pid, const struct prof_options *o, char *err,
 				       size_t errlen)
 {
@@ -461,10 +430,7 @@ struct prof_offcpu *prof_offcpu_attach(pid_t pid, const struct prof_options *o, 
 		free(f);
 		return NULL;
 	}
-	if (!getenv("SONDA_OUTER") || strcmp(getenv("SONDA_OUTER"), "live"))
-		prof_unwind_watch(f->nat.unw, &(struct prof_watch_ops){watch_arm, watch_armed,
-								       watch_count, watch_state,
-								       f->perf});
+	prof_perf_watch_outer(f->perf, f->nat.unw);
 	snprintf(f->desc, sizeof(f->desc), "wall clock via perf_event_open (%s and context switches)",
 		 prof_perf_event(f->perf));
 	poke_fresh(f);

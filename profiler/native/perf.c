@@ -1032,6 +1032,36 @@ int64_t prof_perf_watch_count(struct prof_perf *p, pid_t tid)
 	return (int64_t)count;
 }
 
+static uint64_t op_arm(void *p, pid_t tid, uint64_t addr)
+{
+	return prof_perf_watch(p, tid, addr);
+}
+
+static uint64_t op_armed(void *p, pid_t tid)
+{
+	return prof_perf_watch_id(p, tid);
+}
+
+static int64_t op_count(void *p, pid_t tid)
+{
+	return prof_perf_watch_count(p, tid);
+}
+
+static int op_state(void *p, pid_t tid, uint64_t addr, int64_t when)
+{
+	return prof_perf_watch_state(p, tid, addr, when);
+}
+
+/* Deep stacks: u keeps the callers beyond the stack copy while p's
+ * watchpoints say they stand (SONDA_OUTER=live: read every time). */
+void prof_perf_watch_outer(struct prof_perf *p, struct prof_unwinder *u)
+{
+	const char *env = getenv("SONDA_OUTER");
+
+	if (!env || strcmp(env, "live"))
+		prof_unwind_watch(u, &(struct prof_watch_ops){op_arm, op_armed, op_count, op_state, p});
+}
+
 /* Whether perf events can sample pid (0: any process we own), and why. */
 int prof_native_perf_permitted(pid_t pid, char *why, size_t len)
 {

@@ -82,21 +82,11 @@ static void raise_priority(void)
 /* The CPU tid last ran on (field 39 of its stat), or -1. */
 static int cpu_of(pid_t pid, pid_t tid)
 {
-	char path[64], buf[1024], *p;
-	ssize_t n;
-	int fd;
+	char buf[1024];
+	const char *p = prof_thread_stat(pid, tid, buf, sizeof(buf));
 
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	p = strrchr(buf, ')');	/* then " state ppid ...": the CPU is field 39 */
-	for (int k = 0; k < 37 && p; k++)
+	/* " state ppid ...": the CPU is field 39, after 36 more spaces */
+	for (int k = 0; k < 36 && p; k++)
 		p = strchr(p + 1, ' ');
 	return p ? atoi(p + 1) : -1;
 }
