@@ -823,10 +823,10 @@ static int drain_ring(struct prof_perf *p, struct ring *r, prof_perf_cb cb, void
 }
 
 /* Moves a thread's ring to a new event of the current attributes and a
- * ring sized for them: the new event starts as the old one stops, the
- * old ring is drained (its samples come first), and the thread's
- * watchpoint writes into the new ring from then on.  Returns the samples
- * read; the old ring stays when the new one cannot be had. */
+ * ring sized for them: the old event stops, its ring is drained (its
+ * samples come first), the thread's watchpoint is let go, and the new
+ * event starts.  Returns the samples read; the old ring stays when the
+ * new one cannot be had. */
 static int reopen_ring(struct prof_perf *p, struct ring *r, prof_perf_cb cb, void *ctx)
 {
 	size_t pages = ring_pages(p, (size_t)(r - p->r));
@@ -849,10 +849,13 @@ static int reopen_ring(struct prof_perf *p, struct ring *r, prof_perf_cb cb, voi
 		return 0;
 	}
 	ioctl(old.fd, PERF_EVENT_IOC_DISABLE, 0);
-	if (r->watch_fd >= 0 && ioctl(r->watch_fd, PERF_EVENT_IOC_SET_OUTPUT, (int)fd) != 0)
-		close_watch(r);
-	ioctl((int)fd, PERF_EVENT_IOC_ENABLE, 0);
 	n = drain_ring(p, r, cb, ctx);
+	/* The watchpoint ends with the old ring, rather than being carried
+	 * into the new one: with it carried over, wrong callers were seen
+	 * (rarely, under load) and the move was the one step that changed
+	 * where its records go.  The next deep sample arms another. */
+	close_watch(r);
+	ioctl((int)fd, PERF_EVENT_IOC_ENABLE, 0);
 	munmap(old.base, (old.pages + 1) * p->page);
 	close(old.fd);
 	r->fd = (int)fd;
