@@ -4,7 +4,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <asm/perf_regs.h>
-#include <linux/hw_breakpoint.h>
 #include <linux/perf_event.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +16,7 @@
 #include <unistd.h>
 
 #include "profiler/native/native.h"
+#include "profiler/native/perf-int.h"
 
 /* A sample carries a copy of the user stack, at first of
  * PROF_NATIVE_STACK_MAX bytes.  Once the first samples are unwound it is
@@ -41,7 +41,6 @@
 #define RING_PAGES_BIG 2048
 #define RING_BIG 2
 #define RING_FIRST 16
-#define RING_PAGES_MORE 256	/* for the watermark only: nobody polls */
 #define FIRST_RING_NS (20 * 1000000LL)
 #define COPY_MIN 4096
 #define DRAIN_MAX_NS (400 * 1000000LL)
@@ -49,9 +48,6 @@
 #define DRAIN_CHURN_NS (50 * 1000000LL)
 #define FIRST_DRAINS_NS (30 * 1000000LL)
 #define FIRST_DRAIN_NS (2 * 1000000LL)
-/* A watchpoint is disabled by the kernel after this many writes (each
- * costs the target a trap). */
-#define WATCH_SHOTS 64
 
 /* perf's register numbers for the libunwind order RAX..R15, RIP. */
 static const int perf_reg_of[PROF_NREGS] = {
@@ -62,61 +58,7 @@ static const int perf_reg_of[PROF_NREGS] = {
 	PERF_REG_X86_IP,
 };
 
-struct ring {
-	pid_t tid;
-	int fd;
-	void *base;	/* metadata page, then the data pages */
-	size_t pages;	/* data pages */
-	int seen;	/* still in /proc/PID/task at the last scan */
-	int exited;	/* its PERF_RECORD_EXIT was read */
-	uint64_t id;	/* the sampling event's PERF_EVENT_IOC_ID */
-	int watch_fd;	/* the thread's write watchpoint, -1: none */
-	uint64_t watch_id, watch_addr;
-	int64_t watch_armed;	/* when (CLOCK_MONOTONIC ns) */
-	uint64_t watch_seen;	/* its records read */
-	/* prof_perf_open_switches: the ring is the context-switch event's
-	 * (sw_id), the cpu-clock event writes into it (clock_fd, id), at
-	 * clock_period ns of CPU time (prof_perf_clock). */
-	uint64_t sw_id;
-	int clock_fd;
-	uint64_t clock_period;
-	int fresh;	/* opened since the last prof_perf_fresh() */
-};
-
-struct prof_perf {
-	pid_t pid;
-	int inherit;
-	double hz;
-	struct perf_event_attr attr;
-	const char *event;
-	struct ring *r;
-	size_t n, cap;
-	uint64_t lost;
-	uint8_t *rec;	/* one record copied out of the ring */
-	size_t page;
-	int slot_of[PROF_NREGS];	/* libunwind register order -> position in a sample */
-	int watch_broken;	/* a watchpoint could not be opened: none tried again */
-	size_t prefetch;	/* bytes of stack copy the unwinds read (prof_perf_hint) */
-	pid_t born[64];	/* threads announced by PERF_RECORD_FORK, not yet opened */
-	size_t nborn;
-	int64_t scanned_ns, checked_ns, opened_ns;
-	int64_t watch_hit_ns;	/* when a watchpoint record was last read */
-	/* prof_perf_open_switches: a context-switch event beside each
-	 * thread's cpu-clock, and how fast the busiest ring fills (bytes per
-	 * ns: switches come at the target's pace, not at the rate). */
-	int switches;
-	struct perf_event_attr sw_attr;
-	uint64_t drained_max;	/* most bytes one ring gave at this read */
-	int64_t read_ns;
-	double fill_rate;
-	int64_t deep_ns;	/* when an unwind last asked about a watchpoint */
-	uint64_t read;		/* samples read */
-	size_t copy;		/* bytes of user stack a sample carries */
-	size_t reach;		/* the farthest above SP an unwind read (prof_perf_reach) */
-	int settled;		/* the copy was cut to the first samples' needs */
-};
-
-static int64_t mono_ns(void)
+int64_t prof_perf_now(void)
 {
 	struct timespec ts;
 
@@ -129,7 +71,7 @@ static long perf_open_on(struct perf_event_attr *a, pid_t tid, int cpu)
 	return syscall(SYS_perf_event_open, a, tid, cpu, -1, PERF_FLAG_FD_CLOEXEC);
 }
 
-static long perf_open(struct perf_event_attr *a, pid_t tid)
+long prof_perf_event_open(struct perf_event_attr *a, pid_t tid)
 {
 	return perf_open_on(a, tid, -1);
 }
@@ -204,7 +146,7 @@ static int choose_event(struct prof_perf *p, double hz, char *err, size_t errlen
 			continue;
 		fill_attr(&p->attr, try[i].type, try[i].config, hz, p->inherit, try[i].kernel);
 		p->attr.disabled = 1;
-		fd = perf_open(&p->attr, p->pid);
+		fd = prof_perf_event_open(&p->attr, p->pid);
 		p->attr.disabled = 0;
 		if (fd >= 0) {
 			close((int)fd);
@@ -235,7 +177,7 @@ static int open_clock(struct prof_perf *p, struct ring *r, uint64_t period)
 	long fd;
 
 	a.sample_period = period;
-	fd = perf_open(&a, r->tid);
+	fd = prof_perf_event_open(&a, r->tid);
 	if (fd < 0)
 		return -1;
 	if (ioctl((int)fd, PERF_EVENT_IOC_SET_OUTPUT, r->fd) != 0 ||
@@ -312,7 +254,7 @@ static int open_ring(struct prof_perf *p, pid_t tid, int cpu)
 		p->cap = nc;
 	}
 	fd = cpu >= 0 ? perf_open_on(&p->attr, tid, cpu) :
-	     perf_open(p->switches ? &p->sw_attr : &p->attr, tid);
+	     prof_perf_event_open(p->switches ? &p->sw_attr : &p->attr, tid);
 	if (fd < 0)
 		return -1;
 	if (!(base = map_ring(p, (int)fd, &pages))) {
@@ -333,7 +275,7 @@ static int open_ring(struct prof_perf *p, pid_t tid, int cpu)
 	return 0;
 }
 
-static void close_watch(struct ring *r)
+void prof_perf_unwatch(struct ring *r)
 {
 	if (r->watch_fd >= 0)
 		close(r->watch_fd);
@@ -345,14 +287,14 @@ static void close_watch(struct ring *r)
 
 static void close_ring(struct prof_perf *p, struct ring *r)
 {
-	close_watch(r);
+	prof_perf_unwatch(r);
 	if (r->clock_fd >= 0)
 		close(r->clock_fd);
 	munmap(r->base, (r->pages + 1) * p->page);
 	close(r->fd);
 }
 
-static struct ring *find_ring(struct prof_perf *p, pid_t tid)
+struct ring *prof_perf_ring(struct prof_perf *p, pid_t tid)
 {
 	for (size_t i = 0; i < p->n; i++)
 		if (p->r[i].tid == tid)
@@ -383,7 +325,7 @@ int prof_perf_scan(struct prof_perf *p)
 
 		if (*end || tid <= 0)
 			continue;
-		r = find_ring(p, (pid_t)tid);
+		r = prof_perf_ring(p, (pid_t)tid);
 		if (r)
 			r->seen = 1;
 		else
@@ -411,7 +353,7 @@ static struct prof_perf *perf_new(pid_t pid, int inherit, double hz, int switche
 	for (int i = 0; i < PROF_NREGS; i++)
 		p->slot_of[i] = __builtin_popcountll(regs_mask() & ((1ull << perf_reg_of[i]) - 1));
 	p->page = (size_t)sysconf(_SC_PAGESIZE);
-	p->scanned_ns = p->opened_ns = mono_ns();
+	p->scanned_ns = p->opened_ns = prof_perf_now();
 	p->rec = malloc(65536);
 	p->copy = PROF_NATIVE_STACK_MAX;
 	/* Inherited events cannot be opened again for every thread; wall
@@ -472,7 +414,7 @@ static int setup_switches(struct prof_perf *p, char *err, size_t errlen)
 	p->attr.task = 0;
 	a->inherit = 0;
 	a->disabled = 1;
-	fd = perf_open(a, p->pid);
+	fd = prof_perf_event_open(a, p->pid);
 	a->disabled = 0;
 	if (fd >= 0) {
 		close((int)fd);
@@ -512,7 +454,7 @@ struct prof_perf *prof_perf_open_switches(pid_t pid, double hz, char *err, size_
  * (a period of its own: see offcpu.c); 0 or -1. */
 int prof_perf_clock(struct prof_perf *p, pid_t tid, uint64_t period)
 {
-	struct ring *r = find_ring(p, tid);
+	struct ring *r = prof_perf_ring(p, tid);
 
 	if (!p->switches || !r || r->exited)
 		return -1;
@@ -537,7 +479,7 @@ int64_t prof_perf_drain_ns(const struct prof_perf *p)
 	size_t pages = RING_PAGES_BIG;
 	double rec = (double)rec_bytes(p);
 	double fill_ns;
-	int64_t d, now = mono_ns();
+	int64_t d, now = prof_perf_now();
 	int deep;
 
 	for (size_t i = 0; i < p->n; i++)
@@ -673,7 +615,7 @@ static int parse_sample(struct prof_perf *p, const uint8_t *rec, size_t len,
 
 static void note_task(struct prof_perf *p, int fork, pid_t tid)
 {
-	struct ring *r = find_ring(p, tid);
+	struct ring *r = prof_perf_ring(p, tid);
 
 	if (!fork) {
 		if (r)
@@ -722,7 +664,7 @@ static int drain_ring(struct prof_perf *p, struct ring *r, prof_perf_cb cb, void
 	const uint8_t *data = (const uint8_t *)r->base + p->page;
 	uint64_t size = r->pages * p->page;
 	/* The time first: a record of an earlier time is in by the head read. */
-	int64_t head_ns = p->switches ? mono_ns() : 0;
+	int64_t head_ns = p->switches ? prof_perf_now() : 0;
 	uint64_t head = __atomic_load_n(&meta->data_head, __ATOMIC_ACQUIRE);
 	uint64_t tail = meta->data_tail, start = tail;
 	int n = 0;
@@ -792,7 +734,7 @@ static int drain_ring(struct prof_perf *p, struct ring *r, prof_perf_cb cb, void
 				s.tid = r->tid;
 				s.watch_hit = 1;
 				r->watch_seen++;
-				p->watch_hit_ns = mono_ns();
+				p->watch_hit_ns = prof_perf_now();
 				cb(ctx, &s);
 			} else if (r->sw_id && id == r->sw_id) {
 				if (parse_sample(p, rec, h.size, &s) == 0) {
@@ -837,7 +779,7 @@ static int reopen_ring(struct prof_perf *p, struct ring *r, prof_perf_cb cb, voi
 	int n;
 
 	p->attr.disabled = 1;
-	fd = perf_open(&p->attr, r->tid);
+	fd = prof_perf_event_open(&p->attr, r->tid);
 	p->attr.disabled = 0;
 	if (fd < 0)
 		return 0;
@@ -854,7 +796,7 @@ static int reopen_ring(struct prof_perf *p, struct ring *r, prof_perf_cb cb, voi
 	 * into the new one: with it carried over, wrong callers were seen
 	 * (rarely, under load) and the move was the one step that changed
 	 * where its records go.  The next deep sample arms another. */
-	close_watch(r);
+	prof_perf_unwatch(r);
 	ioctl((int)fd, PERF_EVENT_IOC_ENABLE, 0);
 	munmap(old.base, (old.pages + 1) * p->page);
 	close(old.fd);
@@ -894,7 +836,7 @@ static int resize_copy(struct prof_perf *p, prof_perf_cb cb, void *ctx)
 int prof_perf_read(struct prof_perf *p, prof_perf_cb cb, void *ctx)
 {
 	int n = 0, gone = 0;
-	int64_t now = mono_ns();
+	int64_t now = prof_perf_now();
 
 	if (now - p->scanned_ns >= 1000000000) {
 		p->scanned_ns = now;
@@ -915,7 +857,7 @@ int prof_perf_read(struct prof_perf *p, prof_perf_cb cb, void *ctx)
 		     (p->copy < PROF_NATIVE_STACK_MAX && p->reach > p->copy)))
 		n += resize_copy(p, cb, ctx);
 	for (size_t i = 0; i < p->nborn; i++)
-		if (!find_ring(p, p->born[i]))
+		if (!prof_perf_ring(p, p->born[i]))
 			open_ring(p, p->born[i], -1);
 	p->nborn = 0;
 	if (n == 0 && !gone && now - p->checked_ns >= 100000000) {
@@ -936,135 +878,6 @@ int prof_perf_read(struct prof_perf *p, prof_perf_cb cb, void *ctx)
 	return n;
 }
 
-/* Arms a one-shot watchpoint on the 8 bytes at addr of thread tid (the
- * previous one of the thread is closed): the first write to them by the
- * thread puts a record into the thread's ring, in order with its samples,
- * which the reader gets as a sample with watch_hit set.  One hit then the
- * kernel disables it, so a word written in a loop costs the target one
- * trap, not one per write.  Returns its id, or 0 (no such ring, inherited
- * events, or the kernel would not: then never tried again). */
-uint64_t prof_perf_watch(struct prof_perf *p, pid_t tid, uint64_t addr)
-{
-	struct perf_event_attr a;
-	struct ring *r;
-	long fd;
-
-	p->deep_ns = mono_ns();
-	if (p->inherit || p->watch_broken || (addr & 7) || !(r = find_ring(p, tid)) || r->exited)
-		return 0;
-	close_watch(r);
-	memset(&a, 0, sizeof(a));
-	a.size = sizeof(a);
-	a.type = PERF_TYPE_BREAKPOINT;
-	a.bp_type = HW_BREAKPOINT_W;
-	a.bp_addr = addr;
-	a.bp_len = HW_BREAKPOINT_LEN_8;
-	a.sample_period = 1;
-	a.sample_type = PERF_SAMPLE_IDENTIFIER;
-	a.use_clockid = 1;	/* a ring's events share its clock */
-	a.clockid = CLOCK_MONOTONIC;
-	a.exclude_kernel = 1;
-	a.exclude_hv = 1;
-	a.disabled = 1;
-	a.watermark = 1;
-	a.wakeup_watermark = RING_PAGES_MORE * 4096 / 2;
-	fd = perf_open(&a, tid);
-	if (fd < 0) {
-		/* Not allowed or not there is for good; busy debug registers
-		 * (a debugger's, or ours not yet let go) may pass. */
-		if (errno != ESRCH && errno != ENOSPC && errno != EBUSY && errno != EINTR &&
-		    errno != EAGAIN)
-			p->watch_broken = 1;
-		return 0;
-	}
-	if (ioctl((int)fd, PERF_EVENT_IOC_SET_OUTPUT, r->fd) != 0 ||
-	    ioctl((int)fd, PERF_EVENT_IOC_ID, &r->watch_id) != 0 || !r->watch_id ||
-	    ioctl((int)fd, PERF_EVENT_IOC_REFRESH, WATCH_SHOTS) != 0) {
-		close((int)fd);
-		r->watch_id = 0;
-		p->watch_broken = 1;
-		return 0;
-	}
-	r->watch_fd = (int)fd;
-	r->watch_addr = addr;
-	r->watch_armed = mono_ns();
-	return r->watch_id;
-}
-
-/* Whether the word at addr of tid was written after when (a sample's
- * time): PROF_WATCH_WRITTEN yes, PROF_WATCH_CLEAN no; unknown because it
- * is not watched (PROF_WATCH_NONE), was not yet (PROF_WATCH_LATER), or
- * its watchpoint used its shots up, a word written again and again
- * (PROF_WATCH_SPENT). */
-int prof_perf_watch_state(struct prof_perf *p, pid_t tid, uint64_t addr, int64_t when)
-{
-	struct ring *r = find_ring(p, tid);
-	uint64_t count = 0;
-
-	p->deep_ns = mono_ns();
-	if (!r || r->watch_fd < 0 || r->watch_addr != addr)
-		return PROF_WATCH_NONE;
-	if (r->watch_armed > when)
-		return PROF_WATCH_LATER;
-	if (read(r->watch_fd, &count, sizeof(count)) != sizeof(count))
-		return PROF_WATCH_SPENT;
-	/* Its records before the sample in the ring were read (they are
-	 * older); any other write came after the sample. */
-	if (count > r->watch_seen)
-		return PROF_WATCH_WRITTEN;
-	return count >= WATCH_SHOTS ? PROF_WATCH_SPENT : PROF_WATCH_CLEAN;
-}
-
-/* tid's current watchpoint, 0: none. */
-uint64_t prof_perf_watch_id(struct prof_perf *p, pid_t tid)
-{
-	struct ring *r = find_ring(p, tid);
-
-	return r ? r->watch_id : 0;
-}
-
-/* The writes tid's watchpoint has seen since armed, -1: none.  Read, not
- * taken from the ring: a write just now is only there at the next drain. */
-int64_t prof_perf_watch_count(struct prof_perf *p, pid_t tid)
-{
-	struct ring *r = find_ring(p, tid);
-	uint64_t count = 0;
-
-	if (!r || r->watch_fd < 0 || read(r->watch_fd, &count, sizeof(count)) != sizeof(count))
-		return -1;
-	return (int64_t)count;
-}
-
-static uint64_t op_arm(void *p, pid_t tid, uint64_t addr)
-{
-	return prof_perf_watch(p, tid, addr);
-}
-
-static uint64_t op_armed(void *p, pid_t tid)
-{
-	return prof_perf_watch_id(p, tid);
-}
-
-static int64_t op_count(void *p, pid_t tid)
-{
-	return prof_perf_watch_count(p, tid);
-}
-
-static int op_state(void *p, pid_t tid, uint64_t addr, int64_t when)
-{
-	return prof_perf_watch_state(p, tid, addr, when);
-}
-
-/* Deep stacks: u keeps the callers beyond the stack copy while p's
- * watchpoints say they stand (SONDA_OUTER=live: read every time). */
-void prof_perf_watch_outer(struct prof_perf *p, struct prof_unwinder *u)
-{
-	const char *env = getenv("SONDA_OUTER");
-
-	if (!env || strcmp(env, "live"))
-		prof_unwind_watch(u, &(struct prof_watch_ops){op_arm, op_armed, op_count, op_state, p});
-}
-
 /* Whether perf events can sample pid (0: any process we own), and why. */
 int prof_native_perf_permitted(pid_t pid, char *why, size_t len)
 {
@@ -1074,7 +887,7 @@ int prof_native_perf_permitted(pid_t pid, char *why, size_t len)
 
 	fill_attr(&a, PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CPU_CLOCK, 100, 0, 0);
 	a.disabled = 1;
-	fd = perf_open(&a, pid > 0 ? pid : getpid());
+	fd = prof_perf_event_open(&a, pid > 0 ? pid : getpid());
 	if (fd >= 0) {
 		close((int)fd);
 		snprintf(why, len, "perf events permitted");
