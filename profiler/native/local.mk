@@ -5,7 +5,7 @@ profiler_libprofiler_la_SOURCES += profiler/native/native.h profiler/native/elf.
 	profiler/native/engine.c profiler/native/cpu.c profiler/native/wall.c \
 	profiler/native/mixed.c profiler/native/grab.c profiler/native/ticker.c \
 	profiler/native/kallsyms.c profiler/native/cfi.c profiler/native/offcpu.c \
-	profiler/native/perf-int.h profiler/native/watch.c
+	profiler/native/perf-int.h profiler/native/watch.c profiler/native/switches.c
 
 # A hand driver for the native backends, used by tests/t/t5*.sh and bench/native.
 check_PROGRAMS += tests/native/nsample

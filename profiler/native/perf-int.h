@@ -1,4 +1,4 @@
-/* perf-int.h - what perf.c shares with watch.c: a thread's ring and the sampler's state. */
+/* perf-int.h - what perf.c shares with watch.c and switches.c: a thread's ring and the sampler's state. */
 #ifndef SONDA_PROFILER_NATIVE_PERF_INT_H
 #define SONDA_PROFILER_NATIVE_PERF_INT_H
 
@@ -68,5 +68,10 @@ int64_t prof_perf_now(void);
 long prof_perf_event_open(struct perf_event_attr *a, pid_t tid);
 struct ring *prof_perf_ring(struct prof_perf *p, pid_t tid);
 void prof_perf_unwatch(struct ring *r);
+struct prof_perf *prof_perf_new(pid_t pid, int inherit, double hz, int switches, char *err,
+				size_t errlen);
+/* switches.c */
+int prof_perf_setup_switches(struct prof_perf *p, char *err, size_t errlen);
+int prof_perf_open_clock(struct prof_perf *p, struct ring *r, uint64_t period);
 
 #endif

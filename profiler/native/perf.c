@@ -167,32 +167,6 @@ static int choose_event(struct prof_perf *p, double hz, char *err, size_t errlen
 	return -1;
 }
 
-/* The thread's cpu-clock event, written into the ring of its
- * context-switch event (so that its samples come in time order with the
- * switches), replacing the one it had.  0 or -1. */
-static int open_clock(struct prof_perf *p, struct ring *r, uint64_t period)
-{
-	struct perf_event_attr a = p->attr;
-	uint64_t id = 0;
-	long fd;
-
-	a.sample_period = period;
-	fd = prof_perf_event_open(&a, r->tid);
-	if (fd < 0)
-		return -1;
-	if (ioctl((int)fd, PERF_EVENT_IOC_SET_OUTPUT, r->fd) != 0 ||
-	    ioctl((int)fd, PERF_EVENT_IOC_ID, &id) != 0 || !id) {
-		close((int)fd);
-		return -1;
-	}
-	if (r->clock_fd >= 0)
-		close(r->clock_fd);
-	r->clock_fd = (int)fd;
-	r->id = id;
-	r->clock_period = period;
-	return 0;
-}
-
 /* cpu >= 0: an inherited event of the whole process on one CPU (the
  * kernel cannot mmap an inherited per-thread event); tid is then -1 - cpu
  * in the ring table. */
@@ -270,7 +244,7 @@ static int open_ring(struct prof_perf *p, pid_t tid, int cpu)
 		/* Without its clock the thread is seen off CPU only. */
 		p->r[p->n - 1].sw_id = p->r[p->n - 1].id;
 		p->r[p->n - 1].id = 0;
-		open_clock(p, &p->r[p->n - 1], p->attr.sample_period);
+		prof_perf_open_clock(p, &p->r[p->n - 1], p->attr.sample_period);
 	}
 	return 0;
 }
@@ -335,9 +309,7 @@ int prof_perf_scan(struct prof_perf *p)
 	return 0;
 }
 
-static int setup_switches(struct prof_perf *p, char *err, size_t errlen);
-
-static struct prof_perf *perf_new(pid_t pid, int inherit, double hz, int switches, char *err,
+struct prof_perf *prof_perf_new(pid_t pid, int inherit, double hz, int switches, char *err,
 				  size_t errlen)
 {
 	struct prof_perf *p = calloc(1, sizeof(*p));
@@ -360,7 +332,7 @@ static struct prof_perf *perf_new(pid_t pid, int inherit, double hz, int switche
 	 * mode's engine does not say how deep its unwinds read. */
 	p->settled = inherit || switches;
 	if (!p->rec || choose_event(p, hz > 0 ? hz : 100, err, errlen) != 0 ||
-	    (switches && setup_switches(p, err, errlen) != 0))
+	    (switches && prof_perf_setup_switches(p, err, errlen) != 0))
 		goto out_free;
 	/* Inherited: one event per CPU follows every thread the process has
 	 * and creates, so no rescan is needed later. */
@@ -386,92 +358,7 @@ out_free:
 
 struct prof_perf *prof_perf_open(pid_t pid, int inherit, double hz, char *err, size_t errlen)
 {
-	return perf_new(pid, inherit, hz, 0, err, errlen);
-}
-
-/* The context-switch event: a sample (registers and user stack, as
- * task_pt_regs left them) at each switch-out, and PERF_RECORD_SWITCH
- * records at each switch out and in, with the time and thread. */
-static int setup_switches(struct prof_perf *p, char *err, size_t errlen)
-{
-	struct perf_event_attr *a = &p->sw_attr;
-	long fd;
-
-	*a = p->attr;
-	a->type = PERF_TYPE_SOFTWARE;
-	a->config = PERF_COUNT_SW_CONTEXT_SWITCHES;
-	a->freq = 0;
-	a->sample_period = 1;
-	a->sample_stack_user = PROF_NATIVE_SWITCH_STACK;
-	/* The switch happens in the kernel: an event that excludes it never
-	 * fires.  Its kernel frames (schedule and below) are not asked for. */
-	a->exclude_kernel = 0;
-	a->exclude_callchain_kernel = 1;
-	a->context_switch = 1;
-	a->sample_id_all = 1;
-	/* It owns the thread's ring: it tells of new threads and exits. */
-	a->task = 1;
-	p->attr.task = 0;
-	a->inherit = 0;
-	a->disabled = 1;
-	fd = prof_perf_event_open(a, p->pid);
-	a->disabled = 0;
-	if (fd >= 0) {
-		close((int)fd);
-		return 0;
-	}
-	if (errno == EACCES || errno == EPERM) {
-		FILE *f = fopen("/proc/sys/kernel/perf_event_paranoid", "re");
-		int level = 99, e = errno;
-
-		if (f) {
-			if (fscanf(f, "%d", &level) != 1)
-				level = 99;
-			fclose(f);
-		}
-		snprintf(err, errlen, "context-switch events not permitted: %s "
-			 "(kernel.perf_event_paranoid = %d)", strerror(e), level);
-	} else {
-		snprintf(err, errlen, "context-switch events: %s", strerror(errno));
-	}
-	return -1;
-}
-
-/* Wall mode's events: cpu-clock at hz and a context-switch event per
- * thread (never inherited: a thread's switch out and back in must reach
- * the same ring, in order, and inherited events write per CPU).  Each
- * read then also gives the reader, per thread and in time order, its
- * switch-out samples (PROF_PERF_OFF), its switch records, its exit, and
- * at the end of its ring PROF_PERF_DRAINED with the time the ring was
- * read up to: a switch-out sample's stack points into the ring, valid
- * until then. */
-struct prof_perf *prof_perf_open_switches(pid_t pid, double hz, char *err, size_t errlen)
-{
-	return perf_new(pid, 0, hz, 1, err, errlen);
-}
-
-/* tid's cpu-clock samples from now on every period ns of its CPU time
- * (a period of its own: see offcpu.c); 0 or -1. */
-int prof_perf_clock(struct prof_perf *p, pid_t tid, uint64_t period)
-{
-	struct ring *r = prof_perf_ring(p, tid);
-
-	if (!p->switches || !r || r->exited)
-		return -1;
-	return r->clock_period == period ? 0 : open_clock(p, r, period);
-}
-
-/* Threads whose events were opened since the last call (at most max). */
-size_t prof_perf_fresh(struct prof_perf *p, pid_t *tids, size_t max)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < p->n && n < max; i++)
-		if (p->r[i].fresh && p->r[i].tid > 0) {
-			p->r[i].fresh = 0;
-			tids[n++] = p->r[i].tid;
-		}
-	return n;
+	return prof_perf_new(pid, inherit, hz, 0, err, errlen);
 }
 
 int64_t prof_perf_drain_ns(const struct prof_perf *p)
