@@ -196,8 +196,9 @@ struct prof_watch_ops {
 	uint64_t (*arm)(void *ctx, pid_t tid, uint64_t addr);
 	uint64_t (*armed)(void *ctx, pid_t tid);
 	int64_t (*count)(void *ctx, pid_t tid);	/* writes seen since armed, -1: none */
-	/* PROF_WATCH_*: whether addr was written after when (ns) */
-	int (*state)(void *ctx, pid_t tid, uint64_t addr, int64_t when);
+	/* PROF_WATCH_*: whether addr was written after when (ns); *count
+	 * the writes it had seen when it judged */
+	int (*state)(void *ctx, pid_t tid, uint64_t addr, int64_t when, int64_t *count);
 	void *ctx;
 };
 void prof_unwind_watch(struct prof_unwinder *u, const struct prof_watch_ops *ops);
@@ -253,7 +254,8 @@ uint64_t prof_perf_watch(struct prof_perf *p, pid_t tid, uint64_t addr);
 uint64_t prof_perf_watch_id(struct prof_perf *p, pid_t tid);
 int64_t prof_perf_watch_count(struct prof_perf *p, pid_t tid);
 enum { PROF_WATCH_NONE, PROF_WATCH_CLEAN, PROF_WATCH_WRITTEN, PROF_WATCH_LATER, PROF_WATCH_SPENT };
-int prof_perf_watch_state(struct prof_perf *p, pid_t tid, uint64_t addr, int64_t when);
+int prof_perf_watch_state(struct prof_perf *p, pid_t tid, uint64_t addr, int64_t when,
+			  int64_t *count);
 void prof_perf_watch_outer(struct prof_perf *p, struct prof_unwinder *u);
 void prof_perf_close(struct prof_perf *p);
 

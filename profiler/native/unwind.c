@@ -108,7 +108,9 @@ struct prof_unwinder {
  * given only to samples taken after they were read (in ring order), and
  * a write reported in the ring drops them before the samples after it.
  * Reading the words and a write racing with it: the watchpoint's count
- * is the same before and after, or nothing is kept.  A thread id reused
+ * when it was judged clean is the same after they were read, or the
+ * sample ends in a marker and nothing is kept (a sampler preempted
+ * between the two would otherwise read the next stack's words).  A thread id reused
  * by a new thread has another (or no) watchpoint, and entries are
  * checked against the one they were read under.
  *
@@ -533,6 +535,7 @@ static int reuse_outer(struct prof_unwinder *u, uint64_t cfa, int beyond, uint64
 		       size_t *np, size_t max, const char **reason, size_t *arm_at)
 {
 	struct outer *o = u->cur;
+	int64_t seen;
 	uint64_t id;
 	int st;
 
@@ -561,7 +564,7 @@ static int reuse_outer(struct prof_unwinder *u, uint64_t cfa, int beyond, uint64
 	}
 	if (o->cfa != cfa && o->valid)
 		prof_unwind_watch_hit(u, u->tid);	/* G is gone: a shallower stack */
-	switch ((st = u->ops.state(u->ops.ctx, u->tid, cfa - 8, u->when))) {
+	switch ((st = u->ops.state(u->ops.ctx, u->tid, cfa - 8, u->when, &seen))) {
 	case PROF_WATCH_WRITTEN:
 		/* Rebuilt since the sample: the live words are another
 		 * stack's.  Say so rather than guess. */
@@ -613,7 +616,7 @@ static int reuse_outer(struct prof_unwinder *u, uint64_t cfa, int beyond, uint64
 		u->outer_changed++;
 		return 1;
 	}
-	o->count = u->ops.count(u->ops.ctx, u->tid);
+	o->count = seen;
 	o->cfa = cfa;
 	o->served = 0;
 	*arm_at = *np;
@@ -665,18 +668,24 @@ static int unwind_fast(struct prof_unwinder *u, uint64_t *ips, size_t max, size_
 		sp = cfa;
 		ip = ra;
 	}
-	*np = n;
 	if (arm_at != (size_t)-1) {
 		struct outer *o = u->cur;
 
-		/* Kept only if nothing was written there while it was read. */
-		if (o->count >= 0 && u->ops.count(u->ops.ctx, u->tid) == o->count) {
+		/* A write since the slot was judged clean: the thread left G
+		 * while the words were read (a sampler held up between the
+		 * two), and they may be the next stack's. */
+		if (o->count < 0 || u->ops.count(u->ops.ctx, u->tid) != o->count) {
+			n = arm_at;
+			*reason = "stack changed since the sample";
+			u->outer_changed++;
+		} else {
 			o->n = n - arm_at;
 			memcpy(o->ips, ips + arm_at, o->n * sizeof(*ips));
 			o->reason = *reason;
 			o->valid = 1;
 		}
 	}
+	*np = n;
 	return 1;
 fail:
 	if (u->cur)

@@ -76,12 +76,16 @@ uint64_t prof_perf_watch(struct prof_perf *p, pid_t tid, uint64_t addr)
  * time): PROF_WATCH_WRITTEN yes, PROF_WATCH_CLEAN no; unknown because it
  * is not watched (PROF_WATCH_NONE), was not yet (PROF_WATCH_LATER), or
  * its watchpoint used its shots up, a word written again and again
- * (PROF_WATCH_SPENT). */
-int prof_perf_watch_state(struct prof_perf *p, pid_t tid, uint64_t addr, int64_t when)
+ * (PROF_WATCH_SPENT).  *seen: the writes counted when it judged (-1: not
+ * read), for the caller to check that none came while it read the words
+ * the answer was about. */
+int prof_perf_watch_state(struct prof_perf *p, pid_t tid, uint64_t addr, int64_t when,
+			  int64_t *seen)
 {
 	struct ring *r = prof_perf_ring(p, tid);
 	uint64_t count = 0;
 
+	*seen = -1;
 	p->deep_ns = prof_perf_now();
 	if (!r || r->watch_fd < 0 || r->watch_addr != addr)
 		return PROF_WATCH_NONE;
@@ -89,6 +93,7 @@ int prof_perf_watch_state(struct prof_perf *p, pid_t tid, uint64_t addr, int64_t
 		return PROF_WATCH_LATER;
 	if (read(r->watch_fd, &count, sizeof(count)) != sizeof(count))
 		return PROF_WATCH_SPENT;
+	*seen = (int64_t)count;
 	/* Its records before the sample in the ring were read (they are
 	 * older); any other write came after the sample. */
 	if (count > r->watch_seen)
@@ -131,9 +136,9 @@ static int64_t op_count(void *p, pid_t tid)
 	return prof_perf_watch_count(p, tid);
 }
 
-static int op_state(void *p, pid_t tid, uint64_t addr, int64_t when)
+static int op_state(void *p, pid_t tid, uint64_t addr, int64_t when, int64_t *seen)
 {
-	return prof_perf_watch_state(p, tid, addr, when);
+	return prof_perf_watch_state(p, tid, addr, when, seen);
 }
 
 /* Deep stacks: u keeps the callers beyond the stack copy while p's
