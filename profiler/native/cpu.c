@@ -57,7 +57,7 @@ static void on_sample(void *ctx, const struct prof_perf_sample *s)
 	struct prof_engine *e = ctx;
 
 	if (s->watch_hit) {
-		prof_unwind_watch_hit(e->nat.unw, s->tid);
+		prof_unwind_watch_hit(e->nat.unw, s->tid, s->watch_addr);
 		return;
 	}
 	e->nat.mono_ns = (int64_t)s->time;

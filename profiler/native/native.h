@@ -188,16 +188,19 @@ size_t prof_unwind_depth(const struct prof_unwinder *u);
 /* Bytes of the copy above SP the last unwind read without a gap (what
  * is worth fetching early). */
 size_t prof_unwind_copy_depth(const struct prof_unwinder *u);
-/* The outer frames of deep stacks kept between samples, guarded by a
- * watchpoint per thread (unwind.c explains): arm puts one on the 8 bytes
- * at addr and returns its id (0: cannot), armed is the thread's current
- * one (0: none). */
+/* The outer frames of deep stacks kept between samples, guarded by up
+ * to PROF_WATCH_MAX watchpoints per thread (unwind.c explains): arm puts
+ * one on the 8 bytes at addr, in place of the one on drop (0: none), and
+ * returns its id (0: cannot); armed is the id of the one on addr (0:
+ * none). */
+#define PROF_WATCH_MAX 3	/* of x86's 4 debug registers: one left for a debugger */
 struct prof_watch_ops {
-	uint64_t (*arm)(void *ctx, pid_t tid, uint64_t addr);
-	uint64_t (*armed)(void *ctx, pid_t tid);
-	int64_t (*count)(void *ctx, pid_t tid);	/* writes seen since armed, -1: none */
-	/* PROF_WATCH_*: whether addr was written after when (ns); *count
-	 * the writes it had seen when it judged */
+	uint64_t (*arm)(void *ctx, pid_t tid, uint64_t addr, uint64_t drop);
+	uint64_t (*armed)(void *ctx, pid_t tid, uint64_t addr);
+	/* accesses the one on addr has seen since armed, -1: none */
+	int64_t (*count)(void *ctx, pid_t tid, uint64_t addr);
+	/* PROF_WATCH_*: whether addr was read or written after when (ns);
+	 * *count the accesses it had seen when it judged */
 	int (*state)(void *ctx, pid_t tid, uint64_t addr, int64_t when, int64_t *count);
 	void *ctx;
 };
@@ -205,8 +208,8 @@ void prof_unwind_watch(struct prof_unwinder *u, const struct prof_watch_ops *ops
 /* The thread whose stack the next prof_unwind unwinds, and when the
  * sample was taken (CLOCK_MONOTONIC ns). */
 void prof_unwind_thread(struct prof_unwinder *u, pid_t tid, int64_t when);
-/* tid's watchpoint fired: its kept frames are gone. */
-void prof_unwind_watch_hit(struct prof_unwinder *u, pid_t tid);
+/* tid's watchpoint on addr fired: the frames kept under it are gone. */
+void prof_unwind_watch_hit(struct prof_unwinder *u, pid_t tid, uint64_t addr);
 
 /* perf.c: on-CPU samples.  inherit: one event on pid that follows the
  * threads (and children) it creates; else one event per thread, new
@@ -220,7 +223,8 @@ struct prof_perf_sample {
 	struct prof_regs regs;
 	const uint8_t *stack;	/* a copy of the user stack from regs SP */
 	size_t stack_len;
-	int watch_hit;		/* not a sample: tid's watchpoint fired (the rest unset) */
+	int watch_hit;		/* not a sample: tid's watchpoint on watch_addr fired (the rest unset) */
+	uint64_t watch_addr;
 	int kind;		/* PROF_PERF_*: CPU unless prof_perf_open_switches */
 	int preempt;		/* SWITCH_OUT: still runnable (preempted), not blocked */
 	uint64_t period;	/* CPU, prof_perf_open_switches: its clock's period in ns of CPU time */
@@ -250,9 +254,9 @@ uint64_t prof_perf_lost(const struct prof_perf *p);
 int prof_perf_kernel(const struct prof_perf *p);	/* kernel frames sampled */
 void prof_perf_hint(struct prof_perf *p, size_t depth);
 void prof_perf_reach(struct prof_perf *p, size_t depth);
-uint64_t prof_perf_watch(struct prof_perf *p, pid_t tid, uint64_t addr);
-uint64_t prof_perf_watch_id(struct prof_perf *p, pid_t tid);
-int64_t prof_perf_watch_count(struct prof_perf *p, pid_t tid);
+uint64_t prof_perf_watch(struct prof_perf *p, pid_t tid, uint64_t addr, uint64_t drop);
+uint64_t prof_perf_watch_id(struct prof_perf *p, pid_t tid, uint64_t addr);
+int64_t prof_perf_watch_count(struct prof_perf *p, pid_t tid, uint64_t addr);
 enum { PROF_WATCH_NONE, PROF_WATCH_CLEAN, PROF_WATCH_WRITTEN, PROF_WATCH_LATER, PROF_WATCH_SPENT };
 int prof_perf_watch_state(struct prof_perf *p, pid_t tid, uint64_t addr, int64_t when,
 			  int64_t *count);

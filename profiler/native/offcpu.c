@@ -247,7 +247,7 @@ static void on_cpu(struct prof_offcpu *f, const struct prof_perf_sample *s)
 	struct off_thread *t;
 
 	if (s->watch_hit) {
-		prof_unwind_watch_hit(f->nat.unw, s->tid);
+		prof_unwind_watch_hit(f->nat.unw, s->tid, s->watch_addr);
 		return;
 	}
 	/* The clock runs on through the kernel's own switching work (perf's

@@ -18,10 +18,12 @@ struct ring {
 	int seen;	/* still in /proc/PID/task at the last scan */
 	int exited;	/* its PERF_RECORD_EXIT was read */
 	uint64_t id;	/* the sampling event's PERF_EVENT_IOC_ID */
-	int watch_fd;	/* the thread's write watchpoint, -1: none */
-	uint64_t watch_id, watch_addr;
-	int64_t watch_armed;	/* when (CLOCK_MONOTONIC ns) */
-	uint64_t watch_seen;	/* its records read */
+	struct watch {	/* the thread's write watchpoints (watch.c) */
+		int fd;		/* -1: none */
+		uint64_t id, addr;
+		int64_t armed;	/* when (CLOCK_MONOTONIC ns) */
+		uint64_t seen;	/* its records read */
+	} w[PROF_WATCH_MAX];
 	/* prof_perf_open_switches: the ring is the context-switch event's
 	 * (sw_id), the cpu-clock event writes into it (clock_fd, id), at
 	 * clock_period ns of CPU time (prof_perf_clock). */
@@ -68,6 +70,7 @@ int64_t prof_perf_now(void);
 long prof_perf_event_open(struct perf_event_attr *a, pid_t tid);
 struct ring *prof_perf_ring(struct prof_perf *p, pid_t tid);
 void prof_perf_unwatch(struct ring *r);
+struct watch *prof_perf_watch_by_id(struct ring *r, uint64_t id);
 struct prof_perf *prof_perf_new(pid_t pid, int inherit, double hz, int switches, char *err,
 				size_t errlen);
 /* switches.c */

@@ -236,8 +236,9 @@ static int open_ring(struct prof_perf *p, pid_t tid, int cpu)
 		return -1;
 	}
 	p->r[p->n++] = (struct ring){.tid = cpu >= 0 ? -1 - cpu : tid, .fd = (int)fd, .base = base,
-				     .pages = pages, .seen = 1, .watch_fd = -1, .clock_fd = -1,
-				     .fresh = 1};
+				     .pages = pages, .seen = 1, .clock_fd = -1, .fresh = 1};
+	for (int i = 0; i < PROF_WATCH_MAX; i++)
+		p->r[p->n - 1].w[i].fd = -1;
 	if (ioctl((int)fd, PERF_EVENT_IOC_ID, &p->r[p->n - 1].id) != 0)
 		p->r[p->n - 1].id = 0;
 	if (p->switches) {
@@ -247,16 +248,6 @@ static int open_ring(struct prof_perf *p, pid_t tid, int cpu)
 		prof_perf_open_clock(p, &p->r[p->n - 1], p->attr.sample_period);
 	}
 	return 0;
-}
-
-void prof_perf_unwatch(struct ring *r)
-{
-	if (r->watch_fd >= 0)
-		close(r->watch_fd);
-	r->watch_fd = -1;
-	r->watch_id = 0;
-	r->watch_addr = 0;
-	r->watch_seen = 0;
 }
 
 static void close_ring(struct prof_perf *p, struct ring *r)
@@ -610,17 +601,19 @@ static int drain_ring(struct prof_perf *p, struct ring *r, prof_perf_cb cb, void
 			if (p->switches)
 				switch_record(p, PROF_PERF_LOST, r->tid, 0, 0, cb, ctx);
 		} else if (h.type == PERF_RECORD_SAMPLE && h.size >= sizeof(h) + 8) {
+			struct watch *w;
 			uint64_t id;
 
 			memcpy(&id, rec + sizeof(h), 8);
-			/* A watchpoint's record: the current one's is news, an
+			/* A watchpoint's record: a current one's is news, an
 			 * older one's (replaced since) is not. */
-			if (r->watch_id && id == r->watch_id) {
+			if ((w = prof_perf_watch_by_id(r, id))) {
 				memset(&s, 0, sizeof(s));
 				s.pid = p->pid;
 				s.tid = r->tid;
 				s.watch_hit = 1;
-				r->watch_seen++;
+				s.watch_addr = w->addr;
+				w->seen++;
 				p->watch_hit_ns = prof_perf_now();
 				cb(ctx, &s);
 			} else if (r->sw_id && id == r->sw_id) {

@@ -67,80 +67,94 @@ struct prof_unwinder {
 	struct prof_watch_ops ops;	/* arm == NULL: none */
 	struct outer *outer;		/* OUTER_SLOTS, by thread */
 	struct outer *cur;		/* the thread being unwound */
+	int judged;			/* its first frame beyond the copy was met */
+	struct kept *fill;		/* the callers of that frame F being read */
+	size_t fill_at;			/* where in ips they start */
 	pid_t tid;
 	int64_t when;			/* the sample's time */
 	uint64_t outer_used, outer_armed, outer_changed;
 };
 
 /*
- * Reusing the outer frames of a deep stack.
+ * The outer frames of a deep stack.
  *
- * Frames beyond the stack copy cost a read of the live stack, a page
- * pinned per frame (30 frames of 9 KB: some 10 us a sample).  The outer
- * part of a deep stack rarely changes between samples, so the callers
- * beyond one frame G (the first found beyond the copy) are kept, and a
- * hardware watchpoint is put on G's return address slot, at CFA(G) - 8.
- * A later sample of the thread whose unwind reaches a frame with CFA(G)
- * gets the kept callers without reading anything, as long as the slot
- * was not written after they were read.
+ * A sample carries a copy of the top of its stack; the frames beyond it
+ * are read from the live thread when the sample is unwound, at the next
+ * drain of its ring, up to 200 ms later.  By then the thread may have
+ * returned past them and built other frames in their place, so a live
+ * word is only taken when a hardware watchpoint proves it is the
+ * sample's.
  *
- * Why that is right: a frame's callers only change when the frame ends.
- * If the thread returned from G (or from any of its callers, longjmp or
- * exception included) and then built a frame at the same CFA again -
- * the same function called by another caller of equal frame size, say -
- * the new frame's return address was written at CFA(G) - 8 by its call
- * (or a push), which the watchpoint reports.  A frame at CFA(G) while
- * the slot was not written is therefore still G, called from the same
- * place, and every frame beyond it is the same instance, whose return
- * addresses and saved registers do not change while it lives.  What is
- * spliced is G's callers only: G's own address comes from the sample.
+ * The proof: a frame's callers only change after the frame ends, and a
+ * frame F ends by returning, which reads its return address slot at
+ * CFA(F) - 8 (an exception's unwinder reads it too); a frame built at the
+ * same CFA later writes it.  A watchpoint on the slot reports both, so a
+ * slot neither read nor written since the sample means F still stands,
+ * called from the same place, and every frame beyond it is the same
+ * instance, whose return addresses and saved registers do not change
+ * while it lives.  Watching writes alone is not enough: a thread that
+ * returned past F and is building its next stack (held up by a page
+ * fault, or preempted) has new words beyond F before it writes F's slot.
+ * Not seen: a longjmp past F, until a frame is built at its CFA.
  *
- * Time: samples are read from the ring at the next drain, up to 50 ms
- * after they were taken, and the live stack is what it is then.  The
- * watchpoint's records carry times and land in the thread's ring in
- * order with its samples (perf.c), so for a sample taken at T the words
- * beyond G are known right if the slot was watched at T and not written
- * since (PROF_WATCH_CLEAN: read them now and keep them); known wrong if
- * it was written since (PROF_WATCH_WRITTEN); unknown if it was not yet
- * watched then (the samples before a watchpoint is first put in place).
- * A sample whose outer frames are not known right ends in a marker
- * instead: a wrong stack is worse than a short one.  Kept frames are
- * given only to samples taken after they were read (in ring order), and
- * a write reported in the ring drops them before the samples after it.
- * Reading the words and a write racing with it: the watchpoint's count
- * when it was judged clean is the same after they were read, or the
- * sample ends in a marker and nothing is kept (a sampler preempted
- * between the two would otherwise read the next stack's words).  A thread id reused
- * by a new thread has another (or no) watchpoint, and entries are
- * checked against the one they were read under.
+ * So the first frame F of a sample whose return address lies beyond the
+ * copy decides: its slot watched since before the sample and not touched
+ * since (PROF_WATCH_CLEAN) - the words beyond are read now and are the
+ * sample's; touched since (PROF_WATCH_WRITTEN) - they are another
+ * stack's; not watched then - unknown.  The last two end the sample in a
+ * marker: a wrong stack is worse than a short one.  The watchpoint's
+ * records carry times and land in the thread's ring in order with its
+ * samples (watch.c), which is how "since the sample" is told.  Reading
+ * the words and an access racing with it: the watchpoint's count when
+ * the slot was judged clean is the same after they were read, or the
+ * sample ends in a marker (a sampler preempted between the two would otherwise
+ * take the next stack's words).
  *
- * Not covered: a sample whose stack is deeper than when G was chosen
- * has frames beyond its copy short of G; those are read live at the
- * drain as they always were (G's callers are still checked).
+ * Reuse: reading 30 frames of 9 KB costs some 10 us a sample, a page
+ * pinned per frame, and the outer part of a deep stack rarely changes
+ * between samples.  So F's callers, once read, are kept, and a later
+ * sample whose unwind reaches a frame at CFA(F) gets them without
+ * reading anything, as long as no access to the slot was reported in
+ * the ring before it (an access drops them) and the sample came after they
+ * were read.  What is spliced is F's callers only: F's own address comes
+ * from the sample.
  *
- * Cost to the target: a trap per write while watched, and the kernel
- * disables a watchpoint after WATCH_SHOTS writes (perf.c); one used up
- * within a second is put back after fewer and fewer samples.  Without
- * watchpoints (not permitted) every sample reads the live stack, as it
- * is at the drain.
+ * A thread's stack has several depths (a loop waiting at one, handlers
+ * going deeper, copies of varying length): up to PROF_WATCH_MAX frames F
+ * are watched and kept per thread, the least recently needed replaced.
+ * A thread id reused by a new thread has other (or no) watchpoints, and
+ * entries are checked against the one they were read under.
+ *
+ * Cost to the target: a trap per call and return at a watched depth,
+ * and the kernel disables a watchpoint after WATCH_SHOTS (watch.c); one
+ * used up within a second is put back after fewer and fewer samples.  Without
+ * watchpoints (not permitted, or the debug registers taken) every sample
+ * reads the live stack as it is at the drain, and may be wrong beyond
+ * its copy.
  */
 #define OUTER_SLOTS 64
 
-struct outer {
-	pid_t tid;
+struct kept {
+	uint64_t cfa;		/* CFA of F, whose return address slot is watched; 0: free */
+	uint64_t watch;		/* the watchpoint its frames were read under */
 	int valid;
-	uint64_t watch;		/* the watchpoint it was read under */
-	uint64_t cfa;		/* CFA of G: its return address slot is watched */
-	const char *reason;	/* how the unwind beyond G ended */
+	const char *reason;	/* how the unwind beyond F ended */
 	uint32_t served;	/* samples that reused it */
-	uint32_t skip, backoff;	/* arming backs off after an entry that served none */
-	int64_t count;		/* writes the watchpoint had seen when the words were read */
+	uint32_t skip, backoff;	/* arming backs off after frames that served none */
+	int64_t count;		/* accesses the watchpoint had seen when judged clean */
 	int64_t from;		/* for samples taken from then on */
 	uint64_t spent;		/* the watchpoint whose shots ran out */
 	int64_t armed;		/* when the current one was (a sample's time) */
-	uint32_t live;		/* frames beyond copies left to read live (no watchpoint to be had) */
+	int64_t used;		/* the last sample that reached it */
 	size_t n;
-	uint64_t ips[PROF_NATIVE_MAX_FRAMES];	/* G's callers, innermost first */
+	uint64_t drop;		/* the replaced entry's watched slot, for the next arm */
+	uint64_t ips[PROF_NATIVE_MAX_FRAMES];	/* F's callers, innermost first */
+};
+
+struct outer {
+	pid_t tid;
+	uint32_t live, backoff;	/* samples left to read live (no watchpoint to be had) */
+	struct kept k[PROF_WATCH_MAX];
 };
 
 static struct outer *outer_of(struct prof_unwinder *u, pid_t tid, int make)
@@ -155,10 +169,25 @@ static struct outer *outer_of(struct prof_unwinder *u, pid_t tid, int make)
 	if (o->tid != tid) {
 		if (!make)
 			return NULL;
-		memset(o, 0, offsetof(struct outer, ips));
 		o->tid = tid;
+		o->live = o->backoff = 0;
+		for (int i = 0; i < PROF_WATCH_MAX; i++)
+			memset(&o->k[i], 0, offsetof(struct kept, ips));
 	}
 	return o;
+}
+
+static struct kept *kept_at(struct outer *o, uint64_t cfa)
+{
+	for (int i = 0; i < PROF_WATCH_MAX; i++)
+		if (o->k[i].cfa == cfa)
+			return &o->k[i];
+	return NULL;
+}
+
+static uint32_t back_off(uint32_t b)
+{
+	return b ? (b < 512 ? 2 * b : 1024) : 1;
 }
 
 void prof_unwind_watch(struct prof_unwinder *u, const struct prof_watch_ops *ops)
@@ -172,17 +201,19 @@ void prof_unwind_thread(struct prof_unwinder *u, pid_t tid, int64_t when)
 	u->when = when;
 }
 
-void prof_unwind_watch_hit(struct prof_unwinder *u, pid_t tid)
+void prof_unwind_watch_hit(struct prof_unwinder *u, pid_t tid, uint64_t addr)
 {
 	struct outer *o = outer_of(u, tid, 0);
+	struct kept *k = o ? kept_at(o, addr + 8) : NULL;
 
-	if (o && o->valid) {
-		o->valid = 0;
-		if (o->served < 2) {
-			o->backoff = o->backoff ? (o->backoff < 512 ? 2 * o->backoff : 1024) : 1;
-			o->skip = o->backoff;
+
+	if (k && k->valid) {
+		k->valid = 0;
+		if (k->served < 2) {
+			k->backoff = back_off(k->backoff);
+			k->skip = k->backoff;
 		} else {
-			o->backoff = 0;
+			k->backoff = 0;
 		}
 	}
 }
@@ -527,47 +558,43 @@ static int rule_at(struct prof_unwinder *u, size_t i, uint64_t addr, struct prof
  * read or two per frame.  0 when some frame needs libunwind (a signal
  * frame, a PLT stub, an expression, no unwind entry): the whole stack is
  * then unwound again by libunwind. */
-/* At a frame of CFA cfa whose return address lies beyond the copy: 1
- * when the kept callers apply (appended to ips), else 0, having armed a
- * watchpoint there when this is where the thread's callers should be
- * kept from now on (*arm_at set to where they start in ips). */
-static int reuse_outer(struct prof_unwinder *u, uint64_t cfa, int beyond, uint64_t *ips,
-		       size_t *np, size_t max, const char **reason, size_t *arm_at)
+/* The entry for F at cfa: a free one, else the least recently needed,
+ * whose watchpoint the next arm replaces. */
+static struct kept *take_kept(struct outer *o, uint64_t cfa)
+{
+	struct kept *k = &o->k[0];
+
+	for (int i = 0; i < PROF_WATCH_MAX && k->cfa; i++)
+		if (!o->k[i].cfa || o->k[i].used < k->used)
+			k = &o->k[i];
+	k->drop = k->cfa ? k->cfa - 8 : 0;
+	memset(k, 0, offsetof(struct kept, drop));
+	k->cfa = cfa;
+	return k;
+}
+
+/* F, the sample's first frame whose return address lies beyond its copy,
+ * at cfa: 0 when the live words beyond it may be read (u->fill then says
+ * where its callers start in ips, to be checked and kept), 1 when the
+ * unwind ends at it with a marker (*reason). */
+static int judge_outer(struct prof_unwinder *u, uint64_t cfa, size_t n, const char **reason)
 {
 	struct outer *o = u->cur;
+	struct kept *k;
 	int64_t seen;
 	uint64_t id;
 	int st;
 
-	if (!o || *arm_at != (size_t)-1)
-		return 0;
-	if (o->valid && o->cfa == cfa && u->when >= o->from &&
-	    o->watch == u->ops.armed(u->ops.ctx, u->tid)) {
-		size_t k = o->n < max - *np ? o->n : max - *np;
-
-		memcpy(ips + *np, o->ips, k * sizeof(*ips));
-		*np += k;
-		*reason = k < o->n ? "too deep" : o->reason;
-		o->served++;
-		u->outer_used++;
-		return 1;
-	}
-	/* A frame in the copy is read from it; one beyond short of G may be
-	 * G's callee (read live, see above). */
-	if (!beyond)
-		return 0;
-	if (o->cfa > cfa && o->watch)
-		return 0;
+	u->judged = 1;
 	if (o->live) {
-		o->live--;	/* no watchpoint lately: not asked for at every frame */
+		o->live--;	/* no watchpoint to be had lately: read live */
 		return 0;
 	}
-	if (o->cfa != cfa && o->valid)
-		prof_unwind_watch_hit(u, u->tid);	/* G is gone: a shallower stack */
+	if (!(k = kept_at(o, cfa)))
+		k = take_kept(o, cfa);
+	k->used = u->when;
 	switch ((st = u->ops.state(u->ops.ctx, u->tid, cfa - 8, u->when, &seen))) {
 	case PROF_WATCH_WRITTEN:
-		/* Rebuilt since the sample: the live words are another
-		 * stack's.  Say so rather than guess. */
 		*reason = "stack changed since the sample";
 		u->outer_changed++;
 		return 1;
@@ -576,58 +603,97 @@ static int reuse_outer(struct prof_unwinder *u, uint64_t cfa, int beyond, uint64
 		u->outer_changed++;
 		return 1;
 	case PROF_WATCH_CLEAN:
-		/* Watched since before the sample and not written: what the
-		 * stack holds now is what it held then. */
-		o->watch = u->ops.armed(u->ops.ctx, u->tid);
-		o->from = u->when;
-		break;
-	default:
-		/* A word written more often than a watchpoint's shots is
-		 * watched again later, less and less often. */
-		if (st == PROF_WATCH_SPENT && o->spent != o->watch) {
-			o->spent = o->watch;
-			if (u->when - o->armed < 1000000000)
-				o->backoff = o->backoff ? (o->backoff < 512 ? 2 * o->backoff : 1024) : 1;
-			else
-				o->backoff = 0;	/* seldom written: watch it again at once */
-			o->skip = o->backoff;
-		}
-		if (o->skip) {
-			o->skip--;
-		} else if ((id = u->ops.arm(u->ops.ctx, u->tid, cfa - 8))) {
-			o->watch = id;
-			o->armed = u->when;
-		} else if (st == PROF_WATCH_NONE) {
-			/* No watchpoint to be had (debug registers taken, or
-			 * none allowed): read live, as they are now. */
-			o->backoff = o->backoff ? (o->backoff < 512 ? 2 * o->backoff : 1024) : 1;
-			o->live = o->backoff;
-			return 0;
-		} else {
-			o->watch = 0;
-		}
-		o->cfa = cfa;
-		o->served = 0;
-		o->valid = 0;
-		u->outer_armed += o->watch != 0;
-		/* Samples taken before it cannot know what the live words
-		 * were then: the next sample reads them (PROF_WATCH_CLEAN). */
-		*reason = "stack not watched at the sample";
-		u->outer_changed++;
+		k->watch = u->ops.armed(u->ops.ctx, u->tid, cfa - 8);
+		k->from = u->when;
+		k->count = seen;
+		k->served = 0;
+		u->fill = k;
+		u->fill_at = n;
+		return 0;
+	}
+	/* A word written more often than a watchpoint's shots is watched
+	 * again later, less and less often. */
+	if (st == PROF_WATCH_SPENT && k->spent != k->watch) {
+		k->spent = k->watch;
+		k->backoff = u->when - k->armed < 1000000000 ? back_off(k->backoff) : 0;
+		k->skip = k->backoff;
+	}
+	if (k->skip) {
+		k->skip--;
+	} else if ((id = u->ops.arm(u->ops.ctx, u->tid, cfa - 8, k->drop))) {
+		k->watch = id;
+		k->armed = u->when;
+		k->drop = 0;
+		o->backoff = 0;
+		u->outer_armed++;
+	} else if (st == PROF_WATCH_NONE) {
+		/* None to be had (debug registers taken, or none allowed):
+		 * read live, as they are now. */
+		o->backoff = back_off(o->backoff);
+		o->live = o->backoff;
+		return 0;
+	}
+	k->valid = 0;
+	/* Samples taken before it cannot know what the live words were
+	 * then: the next sample reads them (PROF_WATCH_CLEAN). */
+	*reason = "stack not watched at the sample";
+	u->outer_changed++;
+	return 1;
+}
+
+/* At a frame of CFA cfa (beyond: its return address lies beyond the
+ * copy): 1 when the unwind ends here, with the callers kept for it
+ * appended to ips or with a marker, else 0 to read on. */
+static int reuse_outer(struct prof_unwinder *u, uint64_t cfa, int beyond, uint64_t *ips,
+		       size_t *np, size_t max, const char **reason)
+{
+	struct kept *k = kept_at(u->cur, cfa);
+
+	if (k && k->valid && u->when >= k->from &&
+	    k->watch == u->ops.armed(u->ops.ctx, u->tid, cfa - 8)) {
+		size_t m = k->n < max - *np ? k->n : max - *np;
+
+		memcpy(ips + *np, k->ips, m * sizeof(*ips));
+		*np += m;
+		*reason = m < k->n ? "too deep" : k->reason;
+		k->served++;
+		k->used = u->when;
+		u->outer_used++;
 		return 1;
 	}
-	o->count = seen;
-	o->cfa = cfa;
-	o->served = 0;
-	*arm_at = *np;
-	return 0;
+	/* Frames after F stand or fall with it. */
+	if (!beyond || u->judged)
+		return 0;
+	return judge_outer(u, cfa, *np, reason);
+}
+
+/* The words beyond F were read: kept if no access came while they were,
+ * else the unwind ends at F. */
+static void keep_outer(struct prof_unwinder *u, const uint64_t *ips, size_t *np,
+		       const char **reason)
+{
+	struct kept *k = u->fill;
+
+	if (!k)
+		return;
+	u->fill = NULL;
+	if (k->count < 0 || u->ops.count(u->ops.ctx, u->tid, k->cfa - 8) != k->count) {
+		*np = u->fill_at;
+		*reason = "stack changed since the sample";
+		u->outer_changed++;
+		return;
+	}
+	k->n = *np - u->fill_at;
+	memcpy(k->ips, ips + u->fill_at, k->n * sizeof(*ips));
+	k->reason = *reason;
+	k->valid = 1;
 }
 
 static int unwind_fast(struct prof_unwinder *u, uint64_t *ips, size_t max, size_t *np,
 		       const char **reason)
 {
 	uint64_t ip = u->regs->r[PROF_REG_IP], sp = u->sp, bp = u->regs->r[PROF_REG_BP];
-	size_t n = 0, arm_at = (size_t)-1;
+	size_t n = 0;
 
 	for (;;) {
 		struct prof_cfi_rule r;
@@ -652,8 +718,8 @@ static int unwind_fast(struct prof_unwinder *u, uint64_t *ips, size_t max, size_
 		if (r.ra_off == -8 && u->cur) {
 			int beyond = cfa - 8 - u->sp >= u->stack_len;
 
-			if ((beyond || cfa == u->cur->cfa) &&
-			    reuse_outer(u, cfa, beyond, ips, &n, max, reason, &arm_at)) {
+			if ((beyond || kept_at(u->cur, cfa)) &&
+			    reuse_outer(u, cfa, beyond, ips, &n, max, reason)) {
 				*np = n;
 				return 1;
 			}
@@ -668,28 +734,10 @@ static int unwind_fast(struct prof_unwinder *u, uint64_t *ips, size_t max, size_
 		sp = cfa;
 		ip = ra;
 	}
-	if (arm_at != (size_t)-1) {
-		struct outer *o = u->cur;
-
-		/* A write since the slot was judged clean: the thread left G
-		 * while the words were read (a sampler held up between the
-		 * two), and they may be the next stack's. */
-		if (o->count < 0 || u->ops.count(u->ops.ctx, u->tid) != o->count) {
-			n = arm_at;
-			*reason = "stack changed since the sample";
-			u->outer_changed++;
-		} else {
-			o->n = n - arm_at;
-			memcpy(o->ips, ips + arm_at, o->n * sizeof(*ips));
-			o->reason = *reason;
-			o->valid = 1;
-		}
-	}
+	keep_outer(u, ips, &n, reason);
 	*np = n;
 	return 1;
 fail:
-	if (u->cur)
-		u->cur->valid = 0;
 	return 0;
 }
 
@@ -697,8 +745,9 @@ size_t prof_unwind(struct prof_unwinder *u, const struct prof_regs *regs, const 
 		   size_t len, uint64_t *ips, size_t max, const char **reason)
 {
 	unw_cursor_t c;
+	unw_word_t cfa;
 	size_t n = 0;
-	int rc;
+	int rc, signal;
 
 	u->regs = regs;
 	u->stack = stack;
@@ -710,6 +759,8 @@ size_t prof_unwind(struct prof_unwinder *u, const struct prof_regs *regs, const 
 	u->deepest = 0;
 	u->dense = 0;
 	u->cur = outer_of(u, u->tid, 1);
+	u->fill = NULL;
+	u->judged = 0;
 	*reason = NULL;
 	prefetch(u);
 	if (!u->libunwind_only && unwind_fast(u, ips, max, &n, reason)) {
@@ -720,6 +771,8 @@ size_t prof_unwind(struct prof_unwinder *u, const struct prof_regs *regs, const 
 	n = 0;
 	*reason = NULL;
 	u->past_copy = 0;
+	u->judged = 0;
+	u->fill = NULL;
 	claim_cache(u);
 	rc = unw_init_remote(&c, u->as, u);
 	if (rc < 0) {
@@ -737,6 +790,7 @@ size_t prof_unwind(struct prof_unwinder *u, const struct prof_regs *regs, const 
 		}
 		ips[n++] = ip;
 		u->guessed = 0;
+		signal = unw_is_signal_frame(&c) > 0;
 		rc = unw_step(&c);
 		if (rc == 0) {
 			/* Without an unwind entry libunwind guesses, and a guess
@@ -749,7 +803,15 @@ size_t prof_unwind(struct prof_unwinder *u, const struct prof_regs *regs, const 
 			*reason = step_reason(u, rc);
 			break;
 		}
+		/* The caller's SP is the CFA of the frame left: F's words were
+		 * read by the step, and are the sample's if its slot is clean
+		 * now (judged after reading is as good as before). */
+		if (u->cur && !u->judged && !signal && unw_get_reg(&c, UNW_REG_SP, &cfa) == 0 &&
+		    cfa - 8 - u->sp >= u->stack_len && cfa - 8 - u->sp < (8u << 20) &&
+		    judge_outer(u, cfa, n, reason))
+			break;
 	}
+	keep_outer(u, ips, &n, reason);
 	return n;
 }
 

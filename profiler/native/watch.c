@@ -1,4 +1,4 @@
-/* watch.c - hardware write watchpoints on a thread's stack, their records in its perf ring: the unwinder's proof that kept outer frames still stand. */
+/* watch.c - hardware watchpoints on a thread's stack, their records in its perf ring: the unwinder's proof that the outer frames it reads or keeps still stand. */
 #include "config.h"
 
 #include <errno.h>
@@ -13,31 +13,81 @@
 #include "profiler/native/native.h"
 #include "profiler/native/perf-int.h"
 
-/* A watchpoint is disabled by the kernel after this many writes (each
+/* A watchpoint is disabled by the kernel after this many accesses (each
  * costs the target a trap). */
 #define WATCH_SHOTS 64
 
-/* Arms a one-shot watchpoint on the 8 bytes at addr of thread tid (the
- * previous one of the thread is closed): the first write to them by the
- * thread puts a record into the thread's ring, in order with its samples,
- * which the reader gets as a sample with watch_hit set.  After
- * WATCH_SHOTS hits the kernel disables it, so a word written in a loop
- * costs the target that many traps, not one per write.  Returns its id, or 0 (no such ring, inherited
- * events, or the kernel would not: then never tried again). */
-uint64_t prof_perf_watch(struct prof_perf *p, pid_t tid, uint64_t addr)
+static struct watch *watch_on(struct ring *r, uint64_t addr)
+{
+	for (int i = 0; i < PROF_WATCH_MAX; i++)
+		if (r->w[i].fd >= 0 && r->w[i].addr == addr)
+			return &r->w[i];
+	return NULL;
+}
+
+struct watch *prof_perf_watch_by_id(struct ring *r, uint64_t id)
+{
+	for (int i = 0; i < PROF_WATCH_MAX; i++)
+		if (r->w[i].fd >= 0 && r->w[i].id == id)
+			return &r->w[i];
+	return NULL;
+}
+
+static void close_watch(struct watch *w)
+{
+	if (w && w->fd >= 0) {
+		close(w->fd);
+		*w = (struct watch){.fd = -1};
+	}
+}
+
+void prof_perf_unwatch(struct ring *r)
+{
+	for (int i = 0; i < PROF_WATCH_MAX; i++)
+		close_watch(&r->w[i]);
+}
+
+/* A free place for a watchpoint of r, the oldest one's if none is. */
+static struct watch *watch_slot(struct ring *r)
+{
+	struct watch *old = &r->w[0];
+
+	for (int i = 0; i < PROF_WATCH_MAX; i++) {
+		if (r->w[i].fd < 0)
+			return &r->w[i];
+		if (r->w[i].armed < old->armed)
+			old = &r->w[i];
+	}
+	close_watch(old);
+	return old;
+}
+
+/* Arms a watchpoint on the 8 bytes at addr of thread tid, in place of
+ * its one on drop (and of one already on addr): each read or write of
+ * them by the thread (a return address slot is written by a call and
+ * read by the return) puts a record into the thread's ring, in order
+ * with its samples, which the reader gets as a sample with watch_hit
+ * set.  After WATCH_SHOTS hits the kernel disables it, so a word used in
+ * a loop costs the target that many traps, not one per access.  Returns its id,
+ * or 0 (no such ring, inherited events, no debug register free, or the
+ * kernel would not: then never tried again). */
+uint64_t prof_perf_watch(struct prof_perf *p, pid_t tid, uint64_t addr, uint64_t drop)
 {
 	struct perf_event_attr a;
+	struct watch *w;
 	struct ring *r;
 	long fd;
 
 	p->deep_ns = prof_perf_now();
 	if (p->inherit || p->watch_broken || (addr & 7) || !(r = prof_perf_ring(p, tid)) || r->exited)
 		return 0;
-	prof_perf_unwatch(r);
+	close_watch(watch_on(r, drop));
+	close_watch(watch_on(r, addr));
+	w = watch_slot(r);
 	memset(&a, 0, sizeof(a));
 	a.size = sizeof(a);
 	a.type = PERF_TYPE_BREAKPOINT;
-	a.bp_type = HW_BREAKPOINT_W;
+	a.bp_type = HW_BREAKPOINT_RW;
 	a.bp_addr = addr;
 	a.bp_len = HW_BREAKPOINT_LEN_8;
 	a.sample_period = 1;
@@ -59,81 +109,86 @@ uint64_t prof_perf_watch(struct prof_perf *p, pid_t tid, uint64_t addr)
 		return 0;
 	}
 	if (ioctl((int)fd, PERF_EVENT_IOC_SET_OUTPUT, r->fd) != 0 ||
-	    ioctl((int)fd, PERF_EVENT_IOC_ID, &r->watch_id) != 0 || !r->watch_id ||
+	    ioctl((int)fd, PERF_EVENT_IOC_ID, &w->id) != 0 || !w->id ||
 	    ioctl((int)fd, PERF_EVENT_IOC_REFRESH, WATCH_SHOTS) != 0) {
 		close((int)fd);
-		r->watch_id = 0;
+		w->id = 0;
 		p->watch_broken = 1;
 		return 0;
 	}
-	r->watch_fd = (int)fd;
-	r->watch_addr = addr;
-	r->watch_armed = prof_perf_now();
-	return r->watch_id;
+	w->fd = (int)fd;
+	w->addr = addr;
+	w->armed = prof_perf_now();
+	w->seen = 0;
+	return w->id;
 }
 
-/* Whether the word at addr of tid was written after when (a sample's
- * time): PROF_WATCH_WRITTEN yes, PROF_WATCH_CLEAN no; unknown because it
- * is not watched (PROF_WATCH_NONE), was not yet (PROF_WATCH_LATER), or
- * its watchpoint used its shots up, a word written again and again
- * (PROF_WATCH_SPENT).  *seen: the writes counted when it judged (-1: not
+/* Whether the word at addr of tid was read or written after when (a
+ * sample's time): PROF_WATCH_WRITTEN yes, PROF_WATCH_CLEAN no; unknown
+ * because it is not watched (PROF_WATCH_NONE), was not yet
+ * (PROF_WATCH_LATER), or its watchpoint used its shots up, a word used
+ * again and again (PROF_WATCH_SPENT).  *seen: the writes counted when it judged (-1: not
  * read), for the caller to check that none came while it read the words
  * the answer was about. */
 int prof_perf_watch_state(struct prof_perf *p, pid_t tid, uint64_t addr, int64_t when,
 			  int64_t *seen)
 {
 	struct ring *r = prof_perf_ring(p, tid);
+	struct watch *w = r ? watch_on(r, addr) : NULL;
 	uint64_t count = 0;
 
 	*seen = -1;
 	p->deep_ns = prof_perf_now();
-	if (!r || r->watch_fd < 0 || r->watch_addr != addr)
+	if (!w)
 		return PROF_WATCH_NONE;
-	if (r->watch_armed > when)
+	if (w->armed > when)
 		return PROF_WATCH_LATER;
-	if (read(r->watch_fd, &count, sizeof(count)) != sizeof(count))
+	if (read(w->fd, &count, sizeof(count)) != sizeof(count))
 		return PROF_WATCH_SPENT;
 	*seen = (int64_t)count;
 	/* Its records before the sample in the ring were read (they are
 	 * older); any other write came after the sample. */
-	if (count > r->watch_seen)
+	if (count > w->seen)
 		return PROF_WATCH_WRITTEN;
 	return count >= WATCH_SHOTS ? PROF_WATCH_SPENT : PROF_WATCH_CLEAN;
 }
 
-/* tid's current watchpoint, 0: none. */
-uint64_t prof_perf_watch_id(struct prof_perf *p, pid_t tid)
+/* The id of tid's watchpoint on addr, 0: none. */
+uint64_t prof_perf_watch_id(struct prof_perf *p, pid_t tid, uint64_t addr)
 {
 	struct ring *r = prof_perf_ring(p, tid);
+	struct watch *w = r ? watch_on(r, addr) : NULL;
 
-	return r ? r->watch_id : 0;
+	return w ? w->id : 0;
 }
 
-/* The writes tid's watchpoint has seen since armed, -1: none.  Read, not
- * taken from the ring: a write just now is only there at the next drain. */
-int64_t prof_perf_watch_count(struct prof_perf *p, pid_t tid)
+/* The accesses tid's watchpoint on addr has seen since armed, -1: none.
+ * Read, not taken from the ring: a write just now is only there at the
+ * next drain. */
+int64_t prof_perf_watch_count(struct prof_perf *p, pid_t tid, uint64_t addr)
 {
 	struct ring *r = prof_perf_ring(p, tid);
+	struct watch *w = r ? watch_on(r, addr) : NULL;
 	uint64_t count = 0;
 
-	if (!r || r->watch_fd < 0 || read(r->watch_fd, &count, sizeof(count)) != sizeof(count))
+	if (!w || read(w->fd, &count, sizeof(count)) != sizeof(count))
 		return -1;
 	return (int64_t)count;
 }
 
-static uint64_t op_arm(void *p, pid_t tid, uint64_t addr)
+static uint64_t op_arm(void *p, pid_t tid, uint64_t addr, uint64_t drop)
 {
-	return prof_perf_watch(p, tid, addr);
+	return prof_perf_watch(p, tid, addr, drop);
 }
 
-static uint64_t op_armed(void *p, pid_t tid)
+static uint64_t op_armed(void *p, pid_t tid, uint64_t addr)
 {
-	return prof_perf_watch_id(p, tid);
+	return prof_perf_watch_id(p, tid, addr);
 }
 
-static int64_t op_count(void *p, pid_t tid)
+static int64_t op_count(void *p, pid_t tid, uint64_t addr)
 {
-	return prof_perf_watch_count(p, tid);
+	return prof_perf_watch_count(p, tid, addr);
 }
 
 static int op_state(void *p, pid_t tid, uint64_t addr, int64_t when, int64_t *seen)

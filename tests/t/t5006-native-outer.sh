@@ -17,6 +17,20 @@ judge() {
 		END { printf "%d %d %d\n", r, x, o }' "$1"
 }
 
+# The same for the handlers target: right when spin_s, spin_k or spin_m
+# sits under its own frames, wrong when a handler's leaf has the other
+# handler's frames (or the dispatcher's leaf any handler's).
+judge_handlers() {
+	awk '{ w = $NF; s = substr($0, 1, length($0) - length($NF) - 1) ";"
+		if (index(s, "main;h1;h2;k1;k2;spin_k;") || index(s, "main;h1;h2;m1;m2;spin_m;") ||
+		    index(s, "main;h1;h2;spin_s;")) r += w
+		else if ((index(s, "spin_k;") && (index(s, ";m1;") || index(s, ";m2;"))) ||
+			 (index(s, "spin_m;") && (index(s, ";k1;") || index(s, ";k2;"))) ||
+			 (index(s, "spin_s;") && (index(s, ";k1;") || index(s, ";m1;")))) x += w
+		else if (index(s, "spin_s;") || index(s, "spin_k;") || index(s, "spin_m;")) o += w }
+		END { printf "%d %d %d\n", r, x, o }' "$1"
+}
+
 if ! command -v gcc >/dev/null 2>&1 || ! gcc -O2 -g -fomit-frame-pointer -pthread -o target "$SRC"; then
 	test_skip 'cpu mode: two callers of one deep chain' 'no gcc'
 	test_done
@@ -72,6 +86,22 @@ test_expect_success 'cpu mode: the same with every outer frame read live (SONDA_
 	kill $PID &&
 	folded live.db >f && set -- $(judge f) && say "right $1, wrong callers $2, other $3" &&
 	[ $1 -ge 100 ]
+'
+
+# A dispatcher (h1 -> h2, 9 KB frames) whose handlers go deeper (k1 -> k2
+# or m1 -> m2, at the same addresses), 60 ms each in turns: the first
+# frame beyond a sample's copy is h2 for the dispatcher's samples and k2
+# or m2 for the handlers', and each has its own watchpoint.  Watching
+# only the dispatcher's frame let a handler's sample read after the next
+# handler began take its frames (15% of samples).
+test_expect_success 'cpu mode: handlers deeper than their dispatcher: the right frames in >= 99%' '
+	start_target target handlers 60 &&
+	SONDA_NATIVE_DEBUG=1 "$SONDA" record --mode cpu -r 1000 -p $PID -d 2.5 -q -o hand.db 2>debug &&
+	kill $PID &&
+	folded hand.db >f && set -- $(judge_handlers f) &&
+	say "right $1, wrong frames $2, no caller (a marker) $3; $(grep -o "outer frames.*" debug)" &&
+	[ $1 -ge 500 ] && [ $((100 * $1)) -ge $((99 * ($1 + $2))) ] &&
+	[ $((100 * $1)) -ge $((90 * ($1 + $2 + $3))) ]
 '
 
 test_expect_success 'cpu mode: a deep stack that does not change is read once' '
