@@ -496,7 +496,7 @@ static int target_gone(pid_t pid, int *pidfd, int *fd)
 		snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 		*fd = open(path, O_RDONLY | O_CLOEXEC);
 		if (*fd < 0)
-			return 1;
+			return errno == ENOENT || errno == ESRCH;	/* EMFILE: ask again */
 	}
 	n = pread(*fd, buf, sizeof(buf) - 1, 0);
 	if (n <= 0)

@@ -78,7 +78,7 @@ static int cpu_sample(struct prof_engine *e, prof_emit_fn emit, void *ctx, char 
 		snprintf(err, errlen, "process %d exited", (int)e->nat.pid);
 		return -ESRCH;
 	}
-	return 0;
+	return prof_perf_short(e->perf, err, errlen);
 }
 
 static int64_t cpu_drain_ns(struct prof_engine *e)

@@ -1,6 +1,7 @@
 /* engine.c - what the native backends share: the process's modules, the unwinder, the symbolizer, emitting a stack. */
 #include "config.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,7 +149,7 @@ int prof_nat_alive(pid_t pid)
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	f = fopen(path, "re");
 	if (!f)
-		return 0;
+		return errno != ENOENT && errno != ESRCH;	/* out of descriptors: not gone */
 	len = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
 	buf[len] = '\0';

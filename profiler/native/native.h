@@ -251,6 +251,7 @@ int prof_perf_read(struct prof_perf *p, prof_perf_cb cb, void *ctx);
 int prof_perf_scan(struct prof_perf *p);
 const char *prof_perf_event(const struct prof_perf *p);
 uint64_t prof_perf_lost(const struct prof_perf *p);
+int prof_perf_short(struct prof_perf *p, char *err, size_t errlen);
 int prof_perf_kernel(const struct prof_perf *p);	/* kernel frames sampled */
 void prof_perf_hint(struct prof_perf *p, size_t depth);
 void prof_perf_reach(struct prof_perf *p, size_t depth);

@@ -463,7 +463,7 @@ int prof_offcpu_sample(struct prof_offcpu *f, prof_emit_fn emit, void *ctx, char
 		f->switches = 0;
 		f->window_ns = now;
 	}
-	return 0;
+	return prof_perf_short(f->perf, err, errlen);
 }
 
 /* The context switches of the whole process a second, over the last

@@ -64,6 +64,7 @@ struct prof_perf {
 	size_t copy;		/* bytes of user stack a sample carries */
 	size_t reach;		/* the farthest above SP an unwind read (prof_perf_reach) */
 	int settled;		/* the copy was cut to the first samples' needs */
+	size_t no_fd, no_fd_said;	/* threads without events for want of descriptors */
 };
 
 int64_t prof_perf_now(void);

@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <asm/perf_regs.h>
 #include <linux/perf_event.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -66,9 +68,22 @@ int64_t prof_perf_now(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* Descriptors left for the store, /proc and the libraries: a target
+ * with more threads than the limit allows goes without events for the
+ * rest of them, rather than sonda without a store. */
+#define FD_SPARE 64
+static long fd_cap = LONG_MAX;
+
 static long perf_open_on(struct perf_event_attr *a, pid_t tid, int cpu)
 {
-	return syscall(SYS_perf_event_open, a, tid, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+	long fd = syscall(SYS_perf_event_open, a, tid, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+
+	if (fd >= fd_cap) {
+		close((int)fd);
+		errno = EMFILE;
+		return -1;
+	}
+	return fd;
 }
 
 long prof_perf_event_open(struct perf_event_attr *a, pid_t tid)
@@ -280,9 +295,10 @@ int prof_perf_scan(struct prof_perf *p)
 	snprintf(path, sizeof(path), "/proc/%d/task", (int)p->pid);
 	d = opendir(path);
 	if (!d)
-		return -ESRCH;
+		return errno == ENOENT || errno == ESRCH ? -ESRCH : 0;	/* EMFILE is not the end */
 	for (size_t i = 0; i < p->n; i++)
 		p->r[i].seen = 0;
+	p->no_fd = 0;
 	while ((e = readdir(d))) {
 		char *end;
 		long tid = strtol(e->d_name, &end, 10);
@@ -293,11 +309,44 @@ int prof_perf_scan(struct prof_perf *p)
 		r = prof_perf_ring(p, (pid_t)tid);
 		if (r)
 			r->seen = 1;
-		else
-			open_ring(p, (pid_t)tid, -1);
+		else if (open_ring(p, (pid_t)tid, -1) != 0 && errno == EMFILE)
+			p->no_fd++;
 	}
 	closedir(d);
 	return 0;
+}
+
+/* -EMFILE, once for each rise, while threads go without events for want
+ * of descriptors (err says how many), else 0. */
+int prof_perf_short(struct prof_perf *p, char *err, size_t errlen)
+{
+	struct rlimit rl;
+
+	if (p->no_fd <= p->no_fd_said)
+		return 0;
+	p->no_fd_said = p->no_fd;
+	getrlimit(RLIMIT_NOFILE, &rl);
+	snprintf(err, errlen, "%zu threads not sampled: out of file descriptors (ulimit -n %llu)",
+		 p->no_fd, (unsigned long long)rl.rlim_cur);
+	return -EMFILE;
+}
+
+/* A thread takes a descriptor for its ring and up to PROF_WATCH_MAX for
+ * its watchpoints (and two in wall mode): a thousand threads pass the
+ * usual soft limit of 1024 long before the hard one. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < LONG_MAX)
+		fd_cap = rl.rlim_cur > 2 * FD_SPARE ? (long)rl.rlim_cur - FD_SPARE : (long)rl.rlim_cur / 2;
 }
 
 struct prof_perf *prof_perf_new(pid_t pid, int inherit, double hz, int switches, char *err,
@@ -305,6 +354,7 @@ struct prof_perf *prof_perf_new(pid_t pid, int inherit, double hz, int switches,
 {
 	struct prof_perf *p = calloc(1, sizeof(*p));
 
+	raise_fd_limit();
 	if (!p) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;

@@ -198,7 +198,7 @@ static int perf_sample(struct prof_engine *e, prof_emit_fn emit, void *ctx, char
 	size_t threads;
 	double hz = prof_offcpu_switch_hz(e->off, &threads);
 
-	if (rc == 0 && !e->stay && hz > PTRACE_CHEAPER * (double)threads * e->opt.rate_hz)
+	if (rc != -ESRCH && !e->stay && hz > PTRACE_CHEAPER * (double)threads * e->opt.rate_hz)
 		hand_over(e, hz);
 	return rc;
 }

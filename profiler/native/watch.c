@@ -102,9 +102,10 @@ uint64_t prof_perf_watch(struct prof_perf *p, pid_t tid, uint64_t addr, uint64_t
 	fd = prof_perf_event_open(&a, tid);
 	if (fd < 0) {
 		/* Not allowed or not there is for good; busy debug registers
-		 * (a debugger's, or ours not yet let go) may pass. */
+		 * (a debugger's, or ours not yet let go) or descriptors may
+		 * pass. */
 		if (errno != ESRCH && errno != ENOSPC && errno != EBUSY && errno != EINTR &&
-		    errno != EAGAIN)
+		    errno != EAGAIN && errno != EMFILE)
 			p->watch_broken = 1;
 		return 0;
 	}

@@ -40,6 +40,26 @@ test_expect_success 'a launched target that exits ends a wall recording without 
 	test_grep "0 errors" err && test_grep "exited with status 0" err
 '
 
+# More threads than descriptors: each takes one (two in wall mode) for its
+# events.  The summary says how many went unsampled; the recording, its
+# store and the target go on.
+if gcc -O2 -g -pthread -o crowd "$FIX/target.c" && "$NSAMPLE" -p $$ -d 0.01 >/dev/null 2>&1; then
+	test_expect_success 'cpu and wall mode under ulimit -n 200 on 300 threads: the main thread sampled, the rest counted' '
+		start_target crowd crowd 300 &&
+		for m in cpu wall; do
+			(ulimit -n 200 && timeout 60 "$SONDA" record --mode $m -r 200 -p $PID -d 1 \
+				-o crowd-$m.db 2>err-$m) &&
+			test_grep "threads not sampled: out of file descriptors (ulimit -n 200)" err-$m &&
+			test_grep "still running, detached" err-$m &&
+			folded crowd-$m.db >f-$m && w=$(weight f-$m "main;spin_main") &&
+			say "$m: spin_main in $w samples; $(grep -o "[0-9]* threads not sampled" err-$m)" &&
+			[ $w -ge 50 ] || return 1
+		done
+	'
+else
+	test_skip 'cpu and wall mode under ulimit -n 200 on 300 threads: the main thread sampled, the rest counted' 'cannot build the fixture, or no perf events'
+fi
+
 if gcc -O2 -g -shared -fPIC -o libhot.so "$FIX/hot.c" &&
    gcc -O2 -g -o unload "$FIX/unload.c" -ldl && head -c 200000 /dev/urandom >data.bin; then
 	test_expect_success 'cpu mode: a library unloaded (dlclose) and files unmapped under the sampler' '
