@@ -15,7 +15,7 @@
 
 /* A watchpoint is disabled by the kernel after this many accesses (each
  * costs the target a trap). */
-#define WATCH_SHOTS 64
+#define WATCH_SHOTS 512
 
 static struct watch *watch_on(struct ring *r, uint64_t addr)
 {

@@ -31,6 +31,20 @@ judge_handlers() {
 		END { printf "%d %d %d\n", r, x, o }' "$1"
 }
 
+# Records "target $2..." for 2.5 s at 1 kHz in cpu mode and judges its
+# stacks with $1: the right frames in >= 99% of the samples that have a
+# caller, and in >= 90% of all (the rest end in markers).
+expect_right() {
+	j=$1 && shift &&
+	start_target target "$@" &&
+	SONDA_NATIVE_DEBUG=1 "$SONDA" record --mode cpu -r 1000 -p $PID -d 2.5 -q -o rec.db 2>debug &&
+	kill $PID &&
+	folded rec.db >f && set -- $($j f) &&
+	say "right $1, wrong $2, no caller (a marker) $3; $(grep -o "outer frames.*" debug)" &&
+	[ $1 -ge 500 ] && [ $((100 * $1)) -ge $((99 * ($1 + $2))) ] &&
+	[ $((100 * $1)) -ge $((90 * ($1 + $2 + $3))) ]
+}
+
 if ! command -v gcc >/dev/null 2>&1 || ! gcc -O2 -g -fomit-frame-pointer -pthread -o target "$SRC"; then
 	test_skip 'cpu mode: two callers of one deep chain' 'no gcc'
 	test_done
@@ -59,13 +73,7 @@ fi
 # read after its stack changed twice (a drain held up) ends in a marker:
 # those may be a few, wrong callers must not be.
 test_expect_success 'cpu mode: two callers of one deep chain in turns, the right caller in >= 99%' '
-	start_target target alternate 120 &&
-	SONDA_NATIVE_DEBUG=1 "$SONDA" record --mode cpu -r 1000 -p $PID -d 2.5 -q -o alt.db 2>debug &&
-	kill $PID &&
-	folded alt.db >f && set -- $(judge f) &&
-	say "right $1, wrong callers $2, no caller (a marker) $3; $(grep -o "outer frames.*" debug)" &&
-	[ $1 -ge 500 ] && [ $((100 * $1)) -ge $((99 * ($1 + $2))) ] &&
-	[ $((100 * $1)) -ge $((90 * ($1 + $2 + $3))) ]
+	expect_right judge alternate 120
 '
 
 # Turns shorter than the drain period of the rings (50 ms): a sample is
@@ -95,13 +103,7 @@ test_expect_success 'cpu mode: the same with every outer frame read live (SONDA_
 # only the dispatcher's frame let a handler's sample read after the next
 # handler began take its frames (15% of samples).
 test_expect_success 'cpu mode: handlers deeper than their dispatcher: the right frames in >= 99%' '
-	start_target target handlers 60 &&
-	SONDA_NATIVE_DEBUG=1 "$SONDA" record --mode cpu -r 1000 -p $PID -d 2.5 -q -o hand.db 2>debug &&
-	kill $PID &&
-	folded hand.db >f && set -- $(judge_handlers f) &&
-	say "right $1, wrong frames $2, no caller (a marker) $3; $(grep -o "outer frames.*" debug)" &&
-	[ $1 -ge 500 ] && [ $((100 * $1)) -ge $((99 * ($1 + $2))) ] &&
-	[ $((100 * $1)) -ge $((90 * ($1 + $2 + $3))) ]
+	expect_right judge_handlers handlers 60
 '
 
 test_expect_success 'cpu mode: a deep stack that does not change is read once' '
