@@ -611,7 +611,7 @@ static int judge_outer(struct prof_unwinder *u, uint64_t cfa, size_t n, const ch
 		u->fill_at = n;
 		return 0;
 	}
-	/* A word written more often than a watchpoint's shots is watched
+	/* A word used more often than a watchpoint's shots is watched
 	 * again later, less and less often. */
 	if (st == PROF_WATCH_SPENT && k->spent != k->watch) {
 		k->spent = k->watch;
@@ -720,6 +720,7 @@ static int unwind_fast(struct prof_unwinder *u, uint64_t *ips, size_t max, size_
 
 			if ((beyond || kept_at(u->cur, cfa)) &&
 			    reuse_outer(u, cfa, beyond, ips, &n, max, reason)) {
+				keep_outer(u, ips, &n, reason);	/* F's, when a kept frame beyond it ends */
 				*np = n;
 				return 1;
 			}
