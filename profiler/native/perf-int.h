@@ -18,7 +18,7 @@ struct ring {
 	int seen;	/* still in /proc/PID/task at the last scan */
 	int exited;	/* its PERF_RECORD_EXIT was read */
 	uint64_t id;	/* the sampling event's PERF_EVENT_IOC_ID */
-	struct watch {	/* the thread's write watchpoints (watch.c) */
+	struct watch {	/* the thread's watchpoints (watch.c) */
 		int fd;		/* -1: none */
 		uint64_t id, addr;
 		int64_t armed;	/* when (CLOCK_MONOTONIC ns) */

@@ -25,6 +25,14 @@ static struct watch *watch_on(struct ring *r, uint64_t addr)
 	return NULL;
 }
 
+/* tid's watchpoint on addr, NULL: none. */
+static struct watch *watch_of(struct prof_perf *p, pid_t tid, uint64_t addr)
+{
+	struct ring *r = prof_perf_ring(p, tid);
+
+	return r ? watch_on(r, addr) : NULL;
+}
+
 struct watch *prof_perf_watch_by_id(struct ring *r, uint64_t id)
 {
 	for (int i = 0; i < PROF_WATCH_MAX; i++)
@@ -68,9 +76,9 @@ static struct watch *watch_slot(struct ring *r)
  * read by the return) puts a record into the thread's ring, in order
  * with its samples, which the reader gets as a sample with watch_hit
  * set.  After WATCH_SHOTS hits the kernel disables it, so a word used in
- * a loop costs the target that many traps, not one per access.  Returns its id,
- * or 0 (no such ring, inherited events, no debug register free, or the
- * kernel would not: then never tried again). */
+ * a loop costs the target that many traps, not one per access.  Returns
+ * its id, or 0 (no such ring, inherited events, no debug register or
+ * descriptor free, or the kernel would not: then never tried again). */
 uint64_t prof_perf_watch(struct prof_perf *p, pid_t tid, uint64_t addr, uint64_t drop)
 {
 	struct perf_event_attr a;
@@ -128,14 +136,13 @@ uint64_t prof_perf_watch(struct prof_perf *p, pid_t tid, uint64_t addr, uint64_t
  * sample's time): PROF_WATCH_WRITTEN yes, PROF_WATCH_CLEAN no; unknown
  * because it is not watched (PROF_WATCH_NONE), was not yet
  * (PROF_WATCH_LATER), or its watchpoint used its shots up, a word used
- * again and again (PROF_WATCH_SPENT).  *seen: the writes counted when it judged (-1: not
- * read), for the caller to check that none came while it read the words
- * the answer was about. */
+ * again and again (PROF_WATCH_SPENT).  *seen: the accesses counted when
+ * it judged (-1: not read), for the caller to check that none came while
+ * it read the words the answer was about. */
 int prof_perf_watch_state(struct prof_perf *p, pid_t tid, uint64_t addr, int64_t when,
 			  int64_t *seen)
 {
-	struct ring *r = prof_perf_ring(p, tid);
-	struct watch *w = r ? watch_on(r, addr) : NULL;
+	struct watch *w = watch_of(p, tid, addr);
 	uint64_t count = 0;
 
 	*seen = -1;
@@ -157,19 +164,17 @@ int prof_perf_watch_state(struct prof_perf *p, pid_t tid, uint64_t addr, int64_t
 /* The id of tid's watchpoint on addr, 0: none. */
 uint64_t prof_perf_watch_id(struct prof_perf *p, pid_t tid, uint64_t addr)
 {
-	struct ring *r = prof_perf_ring(p, tid);
-	struct watch *w = r ? watch_on(r, addr) : NULL;
+	struct watch *w = watch_of(p, tid, addr);
 
 	return w ? w->id : 0;
 }
 
 /* The accesses tid's watchpoint on addr has seen since armed, -1: none.
- * Read, not taken from the ring: a write just now is only there at the
- * next drain. */
+ * Read, not taken from the ring: an access just now is only there at
+ * the next drain. */
 int64_t prof_perf_watch_count(struct prof_perf *p, pid_t tid, uint64_t addr)
 {
-	struct ring *r = prof_perf_ring(p, tid);
-	struct watch *w = r ? watch_on(r, addr) : NULL;
+	struct watch *w = watch_of(p, tid, addr);
 	uint64_t count = 0;
 
 	if (!w || read(w->fd, &count, sizeof(count)) != sizeof(count))
