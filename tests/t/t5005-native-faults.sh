@@ -43,7 +43,8 @@ test_expect_success 'a launched target that exits ends a wall recording without 
 # More threads than descriptors: each takes one (two in wall mode) for its
 # events.  The summary says how many went unsampled; the recording, its
 # store and the target go on.
-if gcc -O2 -g -pthread -o crowd "$FIX/target.c" && "$NSAMPLE" -p $$ -d 0.01 >/dev/null 2>&1; then
+if gcc -O2 -g -pthread -o crowd "$FIX/target.c" && "$NSAMPLE" -p $$ -d 0.01 >/dev/null 2>&1 &&
+   (ulimit -n 200) 2>/dev/null; then
 	test_expect_success 'cpu and wall mode under ulimit -n 200 on 300 threads: the main thread sampled, the rest counted' '
 		start_target crowd crowd 300 &&
 		for m in cpu wall; do
@@ -57,7 +58,7 @@ if gcc -O2 -g -pthread -o crowd "$FIX/target.c" && "$NSAMPLE" -p $$ -d 0.01 >/de
 		done
 	'
 else
-	test_skip 'cpu and wall mode under ulimit -n 200 on 300 threads: the main thread sampled, the rest counted' 'cannot build the fixture, or no perf events'
+	test_skip 'cpu and wall mode under ulimit -n 200 on 300 threads: the main thread sampled, the rest counted' 'cannot build the fixture, no perf events, or ulimit -n 200 not allowed'
 fi
 
 if gcc -O2 -g -shared -fPIC -o libhot.so "$FIX/hot.c" &&
