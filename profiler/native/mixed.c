@@ -40,6 +40,7 @@ struct prof_engine {
 	struct prof_frame *out;
 	size_t outcap;
 	int nomem;
+	int once;		/* one read (a dump): unwound before the threads go on */
 	char desc[96];
 };
 
@@ -185,13 +186,16 @@ static int mixed_sample(struct prof_engine *e, prof_emit_fn emit, void *ctx, cha
 	prof_grab_take(&e->grab, e->pause, e->nat.pid, e->idle);
 	e->nomem = 0;
 	rc = py_reader_sample(&e->py, collect, e, err, errlen);
-	prof_pause_resume(e->pause);
+	if (!e->once || rc == -ESRCH)
+		prof_pause_resume(e->pause);
 	if (rc == -ESRCH) {
 		forget_python(e);
 		return -ESRCH;
 	}
 	for (size_t i = 0; i < e->grab.n; i++)
 		emit_thread(e, &e->grab.t[i], emit, ctx);
+	if (e->once)
+		prof_pause_resume(e->pause);
 	forget_python(e);
 	return rc < 0 ? -1 : 0;
 }
@@ -228,6 +232,7 @@ static int mixed_attach(struct prof_engine **ep, pid_t pid, const struct prof_op
 		return -1;
 	}
 	e->idle = o ? o->idle : 1;
+	e->once = !o || o->rate_hz <= 0;
 	if (py_reader_init(&e->py, pid, warn, sizeof(warn), err, errlen) != 0) {
 		free(e);
 		return -1;

@@ -225,8 +225,9 @@ static int wall_sample(struct prof_engine *e, prof_emit_fn emit, void *ctx, char
 		/* Every thread slow to stop: they are read at the next tick. */
 		return prof_pause_late(e->pause) ? 0 : -1;
 	}
+	/* One read (a dump): the threads are let go once unwound, so frames
+	 * beyond the copies are read from stacks that have not moved on. */
 	prof_grab_take(&e->grab, e->pause, e->nat.pid, e->idle);
-	prof_pause_resume(e->pause);
 	for (size_t i = 0; i < e->grab.n; i++) {
 		const struct prof_grab_thread *t = &e->grab.t[i];
 
@@ -238,6 +239,7 @@ static int wall_sample(struct prof_engine *e, prof_emit_fn emit, void *ctx, char
 		emit_grab(e, t, emit, ctx);
 		prof_grab_note(&e->grab, t->tid, prof_unwind_depth(e->nat.unw));
 	}
+	prof_pause_resume(e->pause);
 	if (e->grab.nwant > 4096)
 		e->grab.nwant = 0;	/* many threads came and went: start over */
 	return 0;

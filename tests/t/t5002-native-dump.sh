@@ -54,6 +54,21 @@ else
 	test_skip 'nsample wall dump agrees with gdb too' 'no gdb'
 fi
 
+# Two callers of one chain of 9 KB frames, 2 ms each in turns: the
+# callers lie beyond the copy of the stack, read while the thread is
+# still stopped.  Read after letting it go (as before), 19 of 40 dumps
+# named the other caller.
+test_expect_success 'dump --native of a deep stack changing every 2 ms: the right caller in 10 dumps of 10' '
+	start_target target alternate 2 &&
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		"$SONDA" dump --native -p $PID >d || return 1
+		sed -n "s/^    \([a-z_0-9]*\) .*/\1/p" d | tr "\n" " " >s &&
+		say "$(cat s)" &&
+		{ grep -q "spin_a g12 g11 g10 g9 g8 g7 g6 g5 g4 g3 g2 g1 caller_a " s ||
+		  grep -q "spin_b g12 g11 g10 g9 g8 g7 g6 g5 g4 g3 g2 g1 caller_b " s; } || return 1
+	done
+'
+
 test_expect_success 'sonda dump --native of a stripped binary: module+0xOFFSET frames' '
 	strip -o stripped target && start_target stripped chain &&
 	"$SONDA" dump --native -p $PID >dump &&
